@@ -1,0 +1,3 @@
+"""healthd: a self-healing daemon for Docker hosts."""
+
+__version__ = "0.1.0"

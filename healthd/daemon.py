@@ -1,0 +1,340 @@
+"""The observe → decide → act loop (the imperative shell around the pure core).
+
+Owns: the per-container memory of what the engine said, the main loop that handles events
+and periodic sweeps, and the action workers. Every action's intent goes to the ledger
+before it is sent and its outcome after. Must never: hold decision logic; that is
+``classify`` and ``decide``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthd import classify, containers, decide, engine, labels
+from healthd.config import Config
+from healthd.containers import Event, Limits, Summary
+from healthd.foresight import Foresight
+from healthd.ledger import Ledger
+from healthd.metrics import Metrics
+from healthd.model import (
+    Action,
+    Assessment,
+    ContainerState,
+    Decision,
+    ForecastView,
+    Health,
+    Outcome,
+    Usage,
+)
+from healthd.sampler import Sampler, StatsTarget
+from healthd.watcher import DISCONNECTED, RECONNECTED, Watcher
+
+log = logging.getLogger("healthd")
+
+_DEATH_MEMORY = 32  # die times kept per container: enough for any crash-loop window
+_CURSOR_KEY = "events_cursor_ns"
+_RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop")
+# A cursor older than this is not trusted to bound "died while we watched": the engine
+# keeps few events in memory, so anything older would be healed without its history.
+_MAX_LOOKBACK_S = 3600.0
+
+
+@dataclass
+class Tracked:
+    """What healthd remembers of one container between observations (shell state)."""
+
+    state: ContainerState
+    limits: Limits
+    fingerprint: tuple[str, str | None] = ("", None)
+    deaths: deque[float] = field(default_factory=lambda: deque(maxlen=_DEATH_MEMORY))
+    stopped_on_purpose: bool = False
+    usage: Usage | None = None
+    forecasts: tuple[ForecastView, ...] = ()
+    assessment: Assessment = field(default_factory=lambda: Assessment(Health.UNKNOWN))
+    last_decision: Decision | None = None
+    last_recorded: tuple[Any, ...] | None = None
+    last_action_at: float | None = None
+
+
+class Daemon:
+    """healthd's main loop. ``run()`` blocks until ``stop()``."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        eng: engine.Engine,
+        ledger: Ledger,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
+            cfg, eng, ledger, metrics, clock)
+        self.dry_run = cfg.daemon.dry_run
+        self.tracked: dict[str, Tracked] = {}
+        self.own_ids = engine.own_container_ids()
+        self.queue: queue.Queue[Event | str] = queue.Queue()
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()  # guards tracked/in_flight against the HTTP thread
+        self.in_flight: dict[str, str] = {}  # container id -> service key
+        self.workers = ThreadPoolExecutor(cfg.daemon.action_workers, thread_name_prefix="act")
+        self.sampler = Sampler(eng.client, mode=cfg.watch.stats_path,
+                               cgroup_root=cfg.watch.cgroup_root,
+                               concurrency=cfg.watch.stats_concurrency)
+        self.foresight = Foresight(cfg.forecast, metrics)
+        self.started_at = clock()
+        cursor = ledger.get_meta(_CURSOR_KEY)
+        self.cursor_ns = int(cursor) if cursor else None
+        # Deaths before this time happened while healthd was not watching.
+        self.watch_since = (
+            max(self.cursor_ns / 1e9, self.started_at - _MAX_LOOKBACK_S)
+            if self.cursor_ns else self.started_at
+        )
+        self.watcher = Watcher(eng.events, self.queue,
+                               self.cursor_ns or int(self.started_at * 1e9),
+                               cfg.watch.reconnect_max_s)
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def run(self) -> int:
+        """Observe and heal until stopped; returns the exit code."""
+        abandoned = self.ledger.abandon_pending(self.clock())
+        if abandoned:
+            log.warning("%d action(s) were in flight when healthd last stopped; marked abandoned"
+                        " and counted for cooldowns and budgets", abandoned)
+        self.metrics.stats_path.labels(self.sampler.path).set(1)
+        self.watcher.start()
+        self._resync()
+        next_tick = self.clock()
+        while not self._stopping.is_set():
+            timeout = max(0.0, next_tick - self.clock())
+            try:
+                item = self.queue.get(timeout=min(timeout, 1.0))
+            except queue.Empty:
+                item = None
+            if isinstance(item, Event):
+                self._on_event(item)
+            elif item == RECONNECTED:
+                self.metrics.reconnects.inc()
+                self._resync()
+            elif item == DISCONNECTED:
+                self.metrics.engine_up.set(0)
+            if self.clock() >= next_tick:
+                self._tick()
+                next_tick = self.clock() + self.cfg.watch.stats_interval_s
+        return 0
+
+    def stop(self) -> None:
+        """Ask the loop to finish; in-flight actions are waited for, the store flushed."""
+        self._stopping.set()
+
+    def shutdown(self) -> None:
+        """Release everything; called after ``run`` returns."""
+        self.watcher.stop()
+        self.workers.shutdown(wait=True, cancel_futures=True)
+        self.foresight.close()
+        self._save_cursor()
+
+    def healthy(self) -> bool:
+        """For /healthz: the events stream is connected."""
+        return self.watcher.connected
+
+    # ---- observe ---------------------------------------------------------------------
+    def _refresh(self, cid: str) -> Tracked | None:
+        """Inspect one container into its Tracked record; None when it is gone."""
+        try:
+            data = self.engine.inspect(cid)
+        except engine.ContainerGone:
+            self._forget(cid)
+            return None
+        except engine.EngineUnavailable as exc:
+            log.warning("skipping %s this round: %s", cid[:12], exc)
+            return self.tracked.get(cid)
+        with self._lock:
+            t = self.tracked.get(cid)
+            limits = containers.limits_from_inspect(data)
+            if t is None:
+                t = Tracked(state=containers.from_inspect(data), limits=limits)
+                self.tracked[cid] = t
+            t.limits = limits
+            t.state = containers.from_inspect(
+                data, deaths=tuple(t.deaths), stopped_on_purpose=t.stopped_on_purpose,
+                is_self=engine.is_own(cid, self.own_ids))
+            t.fingerprint = (t.state.status, t.state.health)
+        return t
+
+    def _forget(self, cid: str) -> None:
+        with self._lock:
+            t = self.tracked.pop(cid, None)
+        if t is not None:
+            self.foresight.forget(cid, t.state.name)
+
+    def _resync(self) -> None:
+        """Full list: inspect new or changed containers, forget vanished ones."""
+        try:
+            summaries = self.engine.list()
+        except engine.EngineUnavailable as exc:
+            log.warning("cannot list containers: %s", exc)
+            return
+        self.metrics.engine_up.set(1)
+        seen = {s.id for s in summaries}
+        for cid in [c for c in self.tracked if c not in seen]:
+            self._forget(cid)
+        for s in summaries:
+            if self._changed(s):
+                t = self._refresh(s.id)
+                if t is not None:
+                    self._evaluate(t)
+
+    def _changed(self, s: Summary) -> bool:
+        t = self.tracked.get(s.id)
+        return t is None or t.fingerprint != s.fingerprint
+
+    def _on_event(self, ev: Event) -> None:
+        now = self.clock()
+        self.metrics.events.labels(ev.verb).inc()
+        self.metrics.event_lag.set(max(0.0, now - ev.time))
+        if ev.verb == "destroy":
+            self._forget(ev.id)
+            return
+        if ev.verb not in _RELEVANT:
+            return
+        t = self.tracked.get(ev.id) or self._refresh(ev.id)
+        if t is None:
+            return
+        if ev.verb == "kill":
+            t.stopped_on_purpose = True  # docker stop / kill / compose down: leave it be
+            return
+        if ev.verb == "start":
+            t.stopped_on_purpose = False
+        elif ev.verb == "die" and not t.stopped_on_purpose:
+            t.deaths.append(ev.time)
+        t = self._refresh(ev.id)
+        if t is not None and ev.id not in self.in_flight:
+            self._evaluate(t, trigger=ev.time)
+
+    def _tick(self) -> None:
+        started = time.perf_counter()
+        self._resync()
+        now = self.clock()
+        running = [t for t in self.tracked.values() if t.state.running]
+        targets = [StatsTarget(t.state.id, t.state.name, t.limits.mem_bytes,
+                               t.limits.cpu_cores, t.limits.pids) for t in running]
+        usages = self.sampler.sweep(targets, now)
+        for t in running:
+            t.usage = usages.get(t.state.id)
+            if t.usage is not None:
+                t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
+        self.foresight.poll()
+        for t in list(self.tracked.values()):
+            if t.state.id not in self.in_flight:
+                self._evaluate(t)
+        self._export_health()
+        self._save_cursor()
+        elapsed = time.perf_counter() - started
+        self.metrics.sweep.set(elapsed)
+        self.metrics.sweep_hist.observe(elapsed)
+
+    def _export_health(self) -> None:
+        counts = dict.fromkeys(Health, 0)
+        for t in self.tracked.values():
+            counts[t.assessment.health] += 1
+        for h, n in counts.items():
+            self.metrics.containers.labels(h.value).set(n)
+
+    def _save_cursor(self) -> None:
+        if self.watcher.cursor_ns:
+            self.ledger.set_meta(_CURSOR_KEY, str(self.watcher.cursor_ns))
+
+    # ---- decide and act --------------------------------------------------------------
+    def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
+        now = self.clock()
+        state = t.state
+        t.assessment, cls = classify.assess(state, t.usage, t.forecasts, now,
+                                            self.cfg.classify, self.cfg.thresholds)
+        if cls is None:
+            t.last_decision, t.last_recorded = None, None
+            return
+        horizon = max(self.cfg.guards.budget_window_s, self.cfg.guards.alert_repeat_s, 60.0)
+        ctx = decide.Context(
+            now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
+            watch_since=self.watch_since, dry_run=self.dry_run,
+            busy_services=frozenset(self.in_flight.values()))
+        d = decide.decide(state, cls, ctx)
+        if d is None or d.action is Action.NONE:
+            t.last_decision = d
+            return
+        t.last_decision = d
+        held = d.suppressed_by.split(":", 1)[0] if d.suppressed_by else ""
+        self.metrics.decisions.labels(d.action.value, held or "none").inc()
+        if d.acts:
+            self._send(t, d, trigger)
+        elif d.action is Action.ALERT and d.suppressed_by is None:
+            log.warning("ALERT %s", d.explain())
+            self.ledger.record(d, Outcome.SUCCEEDED)
+            self.metrics.actions.labels("alert", "succeeded").inc()
+            t.last_action_at = now
+        else:
+            # A held decision repeats every tick; record it only when what holds it changes.
+            key = (d.action, d.rule, held)
+            if key != t.last_recorded:
+                log.info("%s", d.explain())
+                self.ledger.record(d, Outcome.SKIPPED)
+            t.last_recorded = key
+            return
+        t.last_recorded = None
+
+    def _send(self, t: Tracked, d: Decision, trigger: float | None) -> None:
+        row = self.ledger.record(d, Outcome.PENDING)
+        service = labels.parse(t.state.labels).service or f"container:{t.state.id}"
+        self.in_flight[t.state.id] = service
+        log.warning("%s", d.explain())
+        if trigger is not None:
+            self.metrics.latency.labels("restart").observe(max(0.0, self.clock() - trigger))
+        self.workers.submit(self._restart, t, d, row)
+
+    def _restart(self, t: Tracked, d: Decision, row: int) -> None:
+        try:
+            self.engine.restart(d.target_id, d.stop_timeout_s)
+        except engine.ActionFailed as exc:
+            log.error("restart %s failed (%s): %s", d.target_name,
+                      "retryable" if exc.retryable else "permanent", exc)
+            self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc))
+            self.metrics.actions.labels("restart", "failed").inc()
+        else:
+            self.ledger.complete(row, Outcome.SUCCEEDED, self.clock())
+            self.metrics.actions.labels("restart", "succeeded").inc()
+            log.info("restarted %s", d.target_name)
+        finally:
+            t.last_action_at = self.clock()
+            self.in_flight.pop(d.target_id, None)
+
+    # ---- status ------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """What ``healthd status`` shows: one row per watched container."""
+        rows = []
+        with self._lock:
+            items = list(self.tracked.values())
+        for t in sorted(items, key=lambda x: x.state.name):
+            last = self.ledger.last_action_for(t.state.name)
+            rows.append({
+                "id": t.state.id[:12], "name": t.state.name, "status": t.state.status,
+                "health": t.assessment.health.value, "reasons": list(t.assessment.reasons),
+                "decision": t.last_decision.explain() if t.last_decision else None,
+                "last_action": last.explanation if last else None,
+                "last_action_outcome": last.outcome if last else None,
+                "last_action_at": last.at if last else None,
+                "forecasts": [f.__dict__ | {"resource": f.resource.value} for f in t.forecasts],
+                "usage": t.usage.__dict__ if t.usage else None,
+            })
+        return {
+            "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
+            "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
+            "containers": rows, "host": self.foresight.host_rows(),
+        }

@@ -1,0 +1,161 @@
+"""Per-series forecasting state for the daemon: ring buffers, Holt state, refit scheduling.
+
+Owns: one ``Tracker`` per (container, resource) and per host resource, and the refit worker
+pool. ``Tracker`` is also what ``replay`` drives, so daemon and replay run the very same
+forecaster and alarm logic. Must never: decide what to do about a forecast (that is
+``classify``/``decide``) or import statsmodels (fits run in ``refit``'s worker process).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from healthd import forecast
+from healthd.forecast import Forecast, ForecastSettings, SeriesState
+from healthd.model import ForecastView, Resource, Usage
+from healthd.series import Downsampler, Ring
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefitRequest:
+    """What a refit of one series needs; handed to ``refit.fit`` (in process or in a worker)."""
+
+    values: Any
+    interval_s: float
+    season_len: int | None
+    kwargs: dict[str, Any]
+
+
+class Tracker:
+    """One series: bounded history plus the O(1) forecaster state."""
+
+    def __init__(self, settings: ForecastSettings) -> None:
+        self.settings = settings
+        self.ring = Ring(settings.window)
+        width = forecast.bucket_s(settings)
+        keep = settings.season_keep_cycles * settings.season_buckets
+        self.long = Downsampler(width, keep) if width > 0 else None
+        self.state: SeriesState | None = None
+
+    def observe(self, t: float, value: float, limit: float) -> tuple[Forecast, RefitRequest | None]:
+        """Fold one sample in; returns the forecast and, when one is due, a refit request."""
+        self.ring.append(t, value)
+        if self.long is not None:
+            self.long.add(t, value)
+        self.state, fc = forecast.step(self.state, t, value, limit, self.settings)
+        if not forecast.refit_due(self.state, t, self.settings):
+            return fc, None
+        self.state = forecast.mark_refit(self.state, t)
+        return fc, self._request(t)
+
+    def _request(self, t: float) -> RefitRequest:
+        s = self.settings
+        assert self.state is not None
+        interval = self.state.dt_nom or s.interval_s or 1.0
+        kwargs: dict[str, Any] = {"t_end": t}
+        season = None
+        if self.long is not None and forecast.season_ready(len(self.long), s):
+            season = forecast.season_len(s)
+            starts = self.long.starts()
+            kwargs.update(long_values=self.long.values(), long_t0=float(starts[0]),
+                          long_step_s=forecast.bucket_s(s))
+        return RefitRequest(self.ring.values(), interval, season, kwargs)
+
+    def apply(self, fit: forecast.FittedParams) -> None:
+        """Adopt a finished refit."""
+        if self.state is not None:
+            self.state = forecast.apply_fit(self.state, fit)
+
+
+def _series(usage: Usage) -> list[tuple[Resource, float, float]]:
+    """(resource, value, limit) for each limited resource in a sample."""
+    out = []
+    if usage.mem_bytes is not None and usage.mem_limit_bytes:
+        out.append((Resource.MEMORY, float(usage.mem_bytes), float(usage.mem_limit_bytes)))
+    if usage.cpu_fraction is not None:
+        out.append((Resource.CPU, usage.cpu_fraction, 1.0))
+    if usage.pids is not None and usage.pids_limit:
+        out.append((Resource.PIDS, float(usage.pids), float(usage.pids_limit)))
+    return out
+
+
+def view(resource: Resource, fc: Forecast, value: float, limit: float) -> ForecastView:
+    """The core's view of a forecast."""
+    return ForecastView(resource, fc.eta_s, fc.lower_s, fc.upper_s, fc.alarm, limit, value)
+
+
+class Foresight:
+    """All trackers of the daemon and the worker pool that refits them."""
+
+    def __init__(self, settings: ForecastSettings, metrics: Any) -> None:
+        from healthd.refit import RefitPool
+
+        self.settings = settings
+        self.metrics = metrics
+        self.trackers: dict[tuple[str, Resource], Tracker] = {}
+        self.names: dict[str, str] = {}
+        self.host: dict[Resource, ForecastView] = {}
+        self.pool = RefitPool()
+
+    def _track(self, key: str, res: Resource, t: float, value: float,
+               limit: float) -> ForecastView:
+        tr = self.trackers.get((key, res))
+        if tr is None:
+            tr = self.trackers[(key, res)] = Tracker(self.settings)
+        fc, req = tr.observe(t, value, limit)
+        if req is not None:
+            self.pool.submit(f"{key}\0{res.value}", req.values, req.interval_s, req.season_len,
+                             **req.kwargs)
+        return view(res, fc, value, limit)
+
+    def observe(self, cid: str, name: str, usage: Usage) -> tuple[ForecastView, ...]:
+        """Feed one container sample; returns a view per limited resource."""
+        self.names[cid] = name
+        views = tuple(self._track(cid, res, usage.t, v, lim) for res, v, lim in _series(usage))
+        for v in views:
+            eta = v.eta_s if v.eta_s is not None else float("inf")
+            self.metrics.forecast_eta.labels(name, v.resource.value).set(eta)
+            self.metrics.forecast_alarm.labels(name, v.resource.value).set(int(v.alarm))
+        return views
+
+    def observe_host(self, res: Resource, t: float, used: float, total: float) -> ForecastView:
+        """Feed one host sample (memory or docker data-root disk)."""
+        v = self._track("host", res, t, used, total)
+        self.host[res] = v
+        eta = v.eta_s if v.eta_s is not None else float("inf")
+        self.metrics.forecast_eta.labels("", res.value).set(eta)
+        self.metrics.forecast_alarm.labels("", res.value).set(int(v.alarm))
+        return v
+
+    def poll(self) -> None:
+        """Adopt finished refits (non-blocking)."""
+        for key, fit in self.pool.poll():
+            cid, _, res = key.partition("\0")
+            tr = self.trackers.get((cid, Resource(res)))
+            if tr is not None:
+                tr.apply(fit)
+            self.metrics.refits.labels("ok").inc()
+
+    def forget(self, cid: str, name: str) -> None:
+        """Drop a vanished container's series and metrics."""
+        for res in Resource:
+            if self.trackers.pop((cid, res), None) is not None:
+                for g in (self.metrics.forecast_eta, self.metrics.forecast_alarm):
+                    try:
+                        g.remove(name, res.value)
+                    except KeyError:
+                        pass  # the series never made it to /metrics
+        self.names.pop(cid, None)
+
+    def host_rows(self) -> list[dict[str, Any]]:
+        """Host forecasts for the status snapshot."""
+        return [{"resource": r.value, "eta_s": v.eta_s, "alarm": v.alarm, "value": v.value,
+                 "limit": v.limit} for r, v in self.host.items()]
+
+    def close(self) -> None:
+        """Stop the refit worker."""
+        self.pool.close()

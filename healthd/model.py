@@ -1,0 +1,202 @@
+"""Value types shared by the pure core and the shell.
+
+Owns: the vocabulary (enums) and the frozen observation / decision records.
+Must never: import docker, sqlite3, time, threading, http, prometheus_client or click,
+or hold mutable state. Times are epoch seconds as floats, passed in as values.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Health(str, enum.Enum):
+    """How a container is doing right now, worst last."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"
+
+
+class Failure(str, enum.Enum):
+    """What the classifier says went wrong."""
+
+    UNHEALTHY = "unhealthy"
+    CRASHED = "crashed"
+    OOM_KILLED = "oom_killed"
+    CRASH_LOOP = "crash_loop"
+    RESOURCE_PRESSURE = "resource_pressure"
+    PREDICTED_EXHAUSTION = "predicted_exhaustion"
+
+
+class Action(str, enum.Enum):
+    """What healthd may do about a classification."""
+
+    RESTART = "restart"
+    ALERT = "alert"
+    NONE = "none"
+
+
+class Resource(str, enum.Enum):
+    """A resource that can run out."""
+
+    MEMORY = "memory"
+    CPU = "cpu"
+    PIDS = "pids"
+    HOST_MEMORY = "host_memory"
+    HOST_DISK = "host_disk"
+
+
+class Outcome(str, enum.Enum):
+    """Where an action stands in the ledger."""
+
+    PENDING = "pending"  # intent recorded, engine not yet known to have acted
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ABANDONED = "abandoned"  # healthd died between intent and outcome
+    SKIPPED = "skipped"  # decided but not sent: dry-run, suppressed or alert-only
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """One container as the engine describes it (inspect), plus healthd's event memory."""
+
+    id: str
+    name: str
+    image: str = ""
+    labels: tuple[tuple[str, str], ...] = ()
+    status: str = "running"  # created, running, restarting, exited, paused, dead, removing
+    exit_code: int = 0
+    oom_killed: bool = False
+    health: str | None = None  # "starting", "healthy", "unhealthy" or None without a healthcheck
+    health_failing_streak: int = 0
+    health_last_output: str = ""
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    restart_count: int = 0
+    restart_policy: str = "no"  # no, always, unless-stopped, on-failure
+    restart_policy_max: int = 0
+    healthcheck_start_period_s: float = 0.0
+    stopped_on_purpose: bool = False  # a kill/stop reached it through the API before it died
+    deaths: tuple[float, ...] = ()  # recent die times seen in events, oldest first
+    is_self: bool = False
+
+    def label(self, key: str) -> str | None:
+        """Return the value of label ``key`` or None."""
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return None
+
+    @property
+    def running(self) -> bool:
+        """True while the container's process is up (or being restarted by the engine)."""
+        return self.status in ("running", "restarting", "paused")
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One resource sample of a container. Bytes, fractions 0..1 and counts."""
+
+    t: float
+    cpu_fraction: float | None = None  # of its quota, or of the host's cores without one
+    cpu_percent: float | None = None  # docker-stats style: 100 = one core
+    mem_bytes: int | None = None  # working set: usage minus inactive file cache
+    mem_limit_bytes: int | None = None  # None when unlimited
+    pids: int | None = None
+    pids_limit: int | None = None  # None when unlimited
+    source: str = "api"  # "api" or "cgroup"
+
+    @property
+    def mem_fraction(self) -> float | None:
+        """Working set over limit (0..1), None without a limit."""
+        if self.mem_bytes is None or not self.mem_limit_bytes:
+            return None
+        return self.mem_bytes / self.mem_limit_bytes
+
+    @property
+    def pids_fraction(self) -> float | None:
+        """Pids over the pids limit (0..1), None without a limit."""
+        if self.pids is None or not self.pids_limit:
+            return None
+        return self.pids / self.pids_limit
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """A forecaster's verdict on one series, as the core consumes it."""
+
+    resource: Resource
+    eta_s: float | None  # seconds until the limit; None when not trending towards it
+    lower_s: float | None = None
+    upper_s: float | None = None
+    alarm: bool = False
+    limit: float = 0.0
+    value: float = 0.0
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Health of one container with the reasons that set it."""
+
+    health: Health
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Classification:
+    """A named failure with the evidence that named it."""
+
+    failure: Failure
+    severity: Health
+    evidence: tuple[str, ...] = ()
+    resource: Resource | None = None
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """One action of healthd's past, as the ledger returns it."""
+
+    container: str  # the container's name: ids change when compose recreates
+    action: Action
+    at: float
+    outcome: Outcome
+    rule: str = ""
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What healthd chose for one container, why, and what (if anything) held it back."""
+
+    action: Action
+    target_id: str
+    target_name: str
+    rule: str
+    failure: Failure | None = None
+    severity: Health = Health.HEALTHY
+    evidence: tuple[str, ...] = ()
+    suppressed_by: str | None = None  # guard name and reason when the action was held back
+    at: float = 0.0
+    stop_timeout_s: int = 10
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def acts(self) -> bool:
+        """True when the shell should send something to the engine."""
+        return self.action is Action.RESTART and self.suppressed_by is None
+
+    def explain(self) -> str:
+        """One line for the log and ``healthd status``."""
+        what = self.action.value
+        parts = [f"{what} {self.target_name}: rule {self.rule}"]
+        if self.evidence:
+            parts.append(", ".join(self.evidence))
+        if self.notes:
+            parts.append(", ".join(self.notes))
+        line = "; ".join(parts)
+        if self.suppressed_by:
+            line += f" [held: {self.suppressed_by}]"
+        return line
