@@ -56,6 +56,12 @@ class Metrics:
         self.refits = Counter("healthd_forecast_refits_total",
                               "Forecaster parameter refits finished, by result", ["result"],
                               registry=r)
+        # Export the common series at 0 from the start, so rates work from the first scrape.
+        for action in ("restart", "alert"):
+            self.latency.labels(action)
+            self.decisions.labels(action, "none")
+            for outcome in ("succeeded", "failed"):
+                self.actions.labels(action, outcome)
         self.engine_up = Gauge("healthd_engine_up", "1 while the events stream is connected",
                                registry=r)
 

@@ -1,0 +1,165 @@
+"""Runs the real ``healthd run`` CLI as a subprocess against the test engine.
+
+Owns: writing a small config, starting/stopping/killing healthd, and reading what it says
+through its HTTP endpoint and its SQLite ledger. Tests wait on conditions, never sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+try:
+    from tests.engine import Engine, wait_for
+except ModuleNotFoundError:
+    from engine import Engine, wait_for  # type: ignore[no-redef]
+
+FAST = {
+    "watch": {"stats_interval_s": 0.5, "reconnect_max_s": 2.0},
+    "guards": {"cooldown_s": 1.0, "backoff_base_s": 0.5, "backoff_max_s": 2.0,
+               "stop_timeout_s": 1},
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def toml(cfg: dict[str, dict[str, Any]]) -> str:
+    """A tiny TOML writer for flat sections (enough for tests)."""
+    out = []
+    for section, values in cfg.items():
+        out.append(f"[{section}]")
+        for k, v in values.items():
+            if isinstance(v, dict):
+                inner = ", ".join(f"{ik} = {json.dumps(iv)}" for ik, iv in v.items())
+                out.append(f"{k} = {{ {inner} }}")
+            else:
+                out.append(f"{k} = {json.dumps(v)}")
+    return "\n".join(out) + "\n"
+
+
+def merge(*cfgs: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Section-wise merge, later wins."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in cfgs:
+        for section, values in c.items():
+            out.setdefault(section, {}).update(values)
+    return out
+
+
+class Healthd:
+    """One healthd process with its own state file, port and log."""
+
+    def __init__(self, engine: Engine, workdir: Path, cfg: dict[str, dict[str, Any]] | None = None,
+                 args: tuple[str, ...] = ()) -> None:
+        self.engine = engine
+        self.workdir = workdir
+        self.state = workdir / "state.db"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = workdir / "config.toml"
+        self.config.write_text(toml(merge(FAST, cfg or {})))
+        self.args = args
+        self.log_path = workdir / "healthd.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Healthd:
+        """Start and wait until /healthz answers 200 (events stream connected)."""
+        env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "healthd", "run", "--config", str(self.config),
+               "--state", str(self.state), "--listen", f"127.0.0.1:{self.port}", *self.args]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        wait_for(self.ready, 30, what=f"healthd /healthz\n{self.log()}")
+        return self
+
+    def ready(self) -> bool:
+        """True when /healthz says the engine is connected."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"healthd exited with {self.proc.returncode}\n{self.log()}")
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def get(self, path: str) -> bytes:
+        """GET a path of healthd's HTTP endpoint."""
+        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+            return bytes(r.read())
+
+    def status(self) -> dict[str, Any]:
+        """The /status snapshot."""
+        return dict(json.loads(self.get("/status")))
+
+    def sweeps(self) -> float:
+        """How many observe sweeps have finished (from /metrics)."""
+        for line in self.get("/metrics").decode().splitlines():
+            if line.startswith("healthd_stats_sweep_seconds_count"):
+                return float(line.split()[-1])
+        return 0.0
+
+    def wait_sweeps(self, n: int = 3, timeout: float = 30) -> None:
+        """Wait until ``n`` more sweeps have run: 'healthd had its chance to act'."""
+        start = self.sweeps()
+        wait_for(lambda: self.sweeps() >= start + n, timeout, what=f"{n} sweeps")
+
+    def rows(self, container: str | None = None) -> list[dict[str, Any]]:
+        """Ledger rows, oldest first (read straight from SQLite, like `healthd history`)."""
+        if not self.state.exists():
+            return []
+        db = sqlite3.connect(f"file:{self.state}?mode=ro", uri=True)
+        try:
+            db.row_factory = sqlite3.Row
+            q = "SELECT * FROM actions"
+            args: tuple[str, ...] = ()
+            if container:
+                q += " WHERE container = ?"
+                args = (container,)
+            return [dict(r) for r in db.execute(q + " ORDER BY id", args)]
+        finally:
+            db.close()
+
+    def restarts(self, container: str) -> list[dict[str, Any]]:
+        """Restart rows that were sent (not held back)."""
+        return [r for r in self.rows(container)
+                if r["action"] == "restart" and r["outcome"] != "skipped"]
+
+    def log(self) -> str:
+        """healthd's output so far."""
+        try:
+            return "--- healthd log ---\n" + self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return "(no healthd log)"
+
+    def stop(self, timeout: float = 20) -> int:
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"healthd did not stop on SIGTERM\n{self.log()}") from None
+
+    def kill(self) -> None:
+        """SIGKILL, as an OOM killer or a power cut would."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,140 @@
+"""healthd heals containers on a real engine: the restart path end to end, and its guards.
+
+Containers are named for the outcome the test expects (``should-restart``,
+``should-not-restart-opted-out``). Every wait has a deadline; "healthd left it alone" is
+checked after healthd has run several sweeps, not after a fixed sleep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine import Containers, Engine, wait_for
+from tests.integration.healthd_proc import Healthd
+
+pytestmark = pytest.mark.engine
+
+# First run: misbehave once (marker file in the writable layer survives a restart);
+# after one restart, behave. So "healed" is observable and not an endless loop.
+CRASH_ONCE = "if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; sleep 0.3; exit 3"
+UNHEALTHY_ONCE = "if [ -e /ran ]; then touch /ok; fi; touch /ran; exec sleep 1000"
+HEALTHCHECK = ("--health-cmd", "test -e /ok", "--health-interval", "1s", "--health-retries", "1")
+
+
+@pytest.fixture
+def healthd(engine: Engine, tmp_path: Path) -> Iterator[list[Healthd]]:
+    """Started healthd processes of one test; all are stopped at the end."""
+    made: list[Healthd] = []
+    yield made
+    for h in made:
+        h.kill()
+
+
+def start(engine: Engine, tmp_path: Path, made: list[Healthd], **kw: object) -> Healthd:
+    h = Healthd(engine, tmp_path, **kw)  # type: ignore[arg-type]
+    made.append(h)
+    return h.start()
+
+
+def state(engine: Engine, name: str) -> dict[str, object]:
+    return dict(engine.client.api.inspect_container(name)["State"])
+
+
+def test_unhealthy_container_is_restarted_and_recovers(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    cid = containers.run("should-restart-unhealthy", "sh", "-c", UNHEALTHY_ONCE,
+                         opts=(*HEALTHCHECK, "--label", "healthd.stop.timeout=1"))
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
+                    what=f"a successful restart\n{h.log()}")
+    assert rows[0]["rule"] == "unhealthy.critical"
+    assert "healthcheck failing" in rows[0]["explanation"]
+    wait_for(lambda: state(engine, name)["Health"]["Status"] == "healthy", 30,  # type: ignore[index]
+             what="healthy after the restart")
+    h.wait_sweeps(3)
+    assert len(h.restarts(name)) == 1, h.log()
+
+
+def test_container_that_exits_non_zero_is_restarted(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    cid = containers.run("should-restart-crashed", "sh", "-c", CRASH_ONCE)
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
+                    what=f"a successful restart\n{h.log()}")
+    assert rows[0]["rule"] == "crashed.critical"
+    assert "exited with code 3" in rows[0]["explanation"]
+    wait_for(lambda: state(engine, name)["Running"], 10, what="running again")
+    snap = h.status()
+    row = next(c for c in snap["containers"] if c["name"] == name)
+    assert row["last_action"].startswith(f"restart {name}: rule crashed.critical")
+
+
+def test_crash_loop_hits_the_budget_then_alerts_and_is_left_alone(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    cfg = {"guards": {"budget_restarts": 2, "cooldown_s": 0.0, "backoff_base_s": 0.2}}
+    h = start(engine, tmp_path, healthd, cfg=cfg)
+    cid = containers.run("should-restart-twice-then-alert", "sh", "-c", "sleep 0.3; exit 1")
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    alert = wait_for(lambda: [r for r in h.rows(name) if r["action"] == "alert"], 60,
+                     what=f"the budget alert\n{h.log()}")
+    assert alert[0]["rule"] == "crashed.critical.budget_exhausted"
+    assert alert[0]["outcome"] == "succeeded"
+    assert len(h.restarts(name)) == 2
+    h.wait_sweeps(4)
+    assert len(h.restarts(name)) == 2, h.log()
+    assert not state(engine, name)["Running"]
+    assert len([r for r in h.rows(name) if r["action"] == "alert"
+                and r["outcome"] == "succeeded"]) == 1, "the alert is raised once, not per tick"
+
+
+@pytest.mark.parametrize("label", ["healthd.enable=false", "autoheal=false"],
+                         ids=["healthd-label", "autoheal-label"])
+def test_opted_out_container_is_never_touched(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path, label: str
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    cid = containers.run("should-not-restart-opted-out", "sh", "-c", "sleep 0.3; exit 1",
+                         opts=("--label", label))
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: h.rows(name), 30, what=f"the held decision\n{h.log()}")
+    assert rows[0]["suppressed_by"].startswith("opted-out")
+    h.wait_sweeps(3)
+    assert h.restarts(name) == []
+    assert state(engine, name)["Status"] == "exited"
+
+
+def test_container_stopped_on_purpose_is_left_alone(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    cid = containers.run("should-not-restart-stopped", "sleep", "1000")
+    engine.cli("stop", "-t", "1", cid)
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    assert state(engine, name)["ExitCode"] != 0  # sleep ignores SIGTERM: killed, exit 137
+    h.wait_sweeps(3)
+    assert h.restarts(name) == []
+    assert state(engine, name)["Status"] == "exited"
+
+
+def test_dry_run_records_the_decision_and_touches_nothing(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd, args=("--dry-run",))
+    cid = containers.run("should-not-restart-dry-run", "sh", "-c", "sleep 0.3; exit 1")
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: h.rows(name), 30, what=f"the dry-run decision\n{h.log()}")
+    assert rows[0]["action"] == "restart"
+    assert rows[0]["suppressed_by"].startswith("dry-run")
+    assert rows[0]["outcome"] == "skipped"
+    h.wait_sweeps(3)
+    assert h.restarts(name) == []
+    assert state(engine, name)["Status"] == "exited"
+    assert h.status()["dry_run"] is True
