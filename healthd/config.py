@@ -206,8 +206,8 @@ def _check_ranges(section: str, obj: Any) -> list[str]:
         allowed = CHOICES.get((section, f.name))
         if allowed and v not in allowed:
             problems.append(f"{section}.{f.name}: {v!r} is not one of {', '.join(allowed)}")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
-            problems.append(f"{section}.{f.name}: must be >= 0, got {v}")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v < 1e12:
+            problems.append(f"{section}.{f.name}: must be >= 0 (and finite), got {v}")
     return problems
 
 

@@ -101,9 +101,10 @@ def from_list(row: dict[str, Any]) -> Summary:
     """Parse one list row; health is read from the Status text, e.g. 'Up 5 min (unhealthy)'."""
     status = str(row.get("Status") or "")
     health = None
-    for word in ("unhealthy", "healthy", "health: starting"):
-        if f"({word})" in status:
-            health = "starting" if word.startswith("health") else word
+    for text, value in (("(unhealthy)", "unhealthy"), ("(healthy)", "healthy"),
+                        ("(health: starting)", "starting")):
+        if text in status:
+            health = value
             break
     names = row.get("Names") or ["/"]
     return Summary(
@@ -148,7 +149,10 @@ def from_event(raw: dict[str, Any]) -> Event | None:
         return None
     time_ns = raw.get("timeNano")
     if not isinstance(time_ns, int):
-        time_ns = int(raw.get("time") or 0) * 1_000_000_000
+        secs = raw.get("time")
+        if not isinstance(secs, (int, float)):
+            return None
+        time_ns = int(secs * 1_000_000_000)
     code = attrs.get("exitCode")
     return Event(
         time_ns=time_ns,
@@ -175,6 +179,8 @@ def limits_from_inspect(data: dict[str, Any]) -> Limits:
     mem = int(host.get("Memory") or 0)
     nano = int(host.get("NanoCpus") or 0)
     quota, period = int(host.get("CpuQuota") or 0), int(host.get("CpuPeriod") or 0)
-    cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 and period > 0 else None)
+    # --cpu-quota alone leaves CpuPeriod 0: the kernel's default period (100 ms) applies.
+    period = period if period > 0 else 100_000
+    cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 else None)
     pids = int(host.get("PidsLimit") or 0)
     return Limits(mem if mem > 0 else None, cores, pids if pids > 0 else None)

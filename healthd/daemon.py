@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthd import classify, containers, decide, engine, labels
+from healthd import classify, containers, decide, engine, host, labels
 from healthd.config import Config
 from healthd.containers import Event, Limits, Summary
 from healthd.foresight import Foresight
@@ -32,6 +32,7 @@ from healthd.model import (
     ForecastView,
     Health,
     Outcome,
+    Resource,
     Usage,
 )
 from healthd.sampler import Sampler, StatsTarget
@@ -90,6 +91,12 @@ class Daemon:
                                concurrency=cfg.watch.stats_concurrency)
         self.foresight = Foresight(cfg.forecast, metrics)
         self.started_at = clock()
+        # The host is watched like a container that is always opted in: its forecasts go
+        # through the same classifier and decision table (rows predicted_exhaustion.host_*).
+        self.host = Tracked(
+            state=ContainerState(id="host", name="host", labels=((labels.ENABLE, "true"),)),
+            limits=Limits(None, None, None))
+        self.docker_root = cfg.watch.docker_root or None
         cursor = ledger.get_meta(_CURSOR_KEY)
         self.cursor_ns = int(cursor) if cursor else None
         # Deaths before this time happened while healthd was not watching.
@@ -231,6 +238,7 @@ class Daemon:
             t.usage = usages.get(t.state.id)
             if t.usage is not None:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
+        self._observe_host(now)
         self.foresight.poll()
         for t in list(self.tracked.values()):
             if t.state.id not in self.in_flight:
@@ -240,6 +248,22 @@ class Daemon:
         elapsed = time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
+
+    def _observe_host(self, now: float) -> None:
+        if self.docker_root is None:
+            try:
+                self.docker_root = str(self.engine.info().get("DockerRootDir") or "")
+            except engine.EngineUnavailable:
+                self.docker_root = None
+        mem = host.memory()
+        views = [self.foresight.observe_host(Resource.HOST_MEMORY, now, mem.used_bytes,
+                                             mem.total_bytes)]
+        disk = host.disk(self.docker_root) if self.docker_root else None
+        if disk is not None:
+            views.append(self.foresight.observe_host(
+                Resource.HOST_DISK, now, disk.used_bytes, disk.used_bytes + disk.free_bytes))
+        self.host.forecasts = tuple(views)
+        self._evaluate(self.host)
 
     def _export_health(self) -> None:
         counts = dict.fromkeys(Health, 0)
@@ -300,6 +324,7 @@ class Daemon:
         self.workers.submit(self._restart, t, d, row)
 
     def _restart(self, t: Tracked, d: Decision, row: int) -> None:
+        log.debug("sending restart %s %s", d.target_id, d.target_name)
         try:
             self.engine.restart(d.target_id, d.stop_timeout_s)
         except engine.ActionFailed as exc:

@@ -51,7 +51,7 @@ def _seconds(key: str, raw: str, problems: list[str]) -> float | None:
         v = float(raw.strip().rstrip("s"))
     except ValueError:
         v = -1.0
-    if v < 0 or v != v:
+    if not 0 <= v < 1e9:  # also rejects nan and inf
         problems.append(f"label {key}={raw!r} ignored: expected a number of seconds >= 0")
         return None
     return v

@@ -1,0 +1,75 @@
+"""Import contract of the pure core: no I/O, clock, threads or engine in these modules.
+
+Each module's source is parsed with ``ast`` (nothing is imported), and every ``import x`` /
+``from x import y`` anywhere in it (also inside functions and ``if`` blocks) is checked.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import healthd
+
+PACKAGE = Path(healthd.__file__).parent
+PURE = ("model", "labels", "classify", "decide", "containers", "status", "forecast", "config")
+FORBIDDEN = frozenset({"docker", "sqlite3", "time", "threading", "http", "prometheus_client",
+                       "click", "requests", "subprocess", "socket"})
+
+
+def imported_modules(source: str) -> list[str]:
+    """Absolute module names imported anywhere in ``source``; relative ones as '.name'."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            names.append(base)
+            if node.module in (None, "healthd") or node.level:
+                # `from healthd import labels` imports the module healthd.labels
+                names += [f"{base}.{alias.name}".replace("..", ".") for alias in node.names]
+    return names
+
+
+def forbidden_in(source: str) -> list[str]:
+    return [n for n in imported_modules(source) if n.split(".")[0] in FORBIDDEN]
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_imports_nothing_forbidden(module: str) -> None:
+    source = (PACKAGE / f"{module}.py").read_text()
+    assert forbidden_in(source) == []
+
+
+@pytest.mark.parametrize("module", PURE)
+def test_pure_module_imports_only_pure_healthd_modules(module: str) -> None:
+    source = (PACKAGE / f"{module}.py").read_text()
+    own = [n for n in imported_modules(source) if n.startswith(("healthd.", "."))]
+    impure = [n for n in own if n.lstrip(".").removeprefix("healthd.").split(".")[0] not in PURE]
+    assert impure == []
+
+
+SNIPPETS = [
+    ("import", "import time\n", ["time"]),
+    ("dotted", "import http.client\n", ["http.client"]),
+    ("from-import", "from docker.errors import NotFound\n", ["docker.errors"]),
+    ("aliased", "import sqlite3 as db\n", ["sqlite3"]),
+    ("in-function", "def f():\n    import subprocess\n", ["subprocess"]),
+    ("in-type-checking", "if TYPE_CHECKING:\n    from threading import Lock\n", ["threading"]),
+    ("several", "import os, socket, requests\n", ["socket", "requests"]),
+    ("allowed", "import datetime\nfrom os import path\nimport timeit\n", []),
+]
+
+
+@pytest.mark.parametrize(("source", "want"), [s[1:] for s in SNIPPETS],
+                         ids=[s[0] for s in SNIPPETS])
+def test_the_checker_catches_forbidden_imports(source: str, want: list[str]) -> None:
+    assert forbidden_in(source) == want
+
+
+def test_the_checker_sees_healthd_submodules() -> None:
+    names = imported_modules("from healthd import engine\nfrom . import ledger\n")
+    assert "healthd.engine" in names and ".ledger" in names
