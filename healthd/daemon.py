@@ -8,6 +8,7 @@ before it is sent and its outcome after. Must never: hold decision logic; that i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -57,6 +58,7 @@ class Tracked:
     fingerprint: tuple[str, str | None] = ("", None)
     deaths: deque[float] = field(default_factory=lambda: deque(maxlen=_DEATH_MEMORY))
     stopped_on_purpose: bool = False
+    oom_seen: bool = False
     usage: Usage | None = None
     forecasts: tuple[ForecastView, ...] = ()
     assessment: Assessment = field(default_factory=lambda: Assessment(Health.UNKNOWN))
@@ -173,6 +175,8 @@ class Daemon:
             t.state = containers.from_inspect(
                 data, deaths=tuple(t.deaths), stopped_on_purpose=t.stopped_on_purpose,
                 is_self=engine.is_own(cid, self.own_ids))
+            if t.state.running:
+                t.oom_seen = False
             t.fingerprint = (t.state.status, t.state.health)
         return t
 
@@ -218,11 +222,23 @@ class Daemon:
         if ev.verb == "kill":
             t.stopped_on_purpose = True  # docker stop / kill / compose down: leave it be
             return
+        if ev.verb == "oom":
+            t.oom_seen = True
+            return  # the die that follows carries the decision
         if ev.verb == "start":
-            t.stopped_on_purpose = False
-        elif ev.verb == "die" and not t.stopped_on_purpose:
-            t.deaths.append(ev.time)
-        t = self._refresh(ev.id)
+            t.stopped_on_purpose = t.oom_seen = False
+        if ev.verb == "die" and ev.exit_code is not None:
+            if not t.stopped_on_purpose:
+                t.deaths.append(ev.time)
+            # The event says all a die decision needs; inspecting now would wait on the
+            # engine's container lock while it cleans up. The next sweep inspects.
+            t.state = dataclasses.replace(
+                t.state, status="exited", exit_code=ev.exit_code, finished_at=ev.time,
+                oom_killed=t.oom_seen, deaths=tuple(t.deaths),
+                stopped_on_purpose=t.stopped_on_purpose)
+            t.fingerprint = ("", None)
+        else:
+            t = self._refresh(ev.id)
         if t is not None and ev.id not in self.in_flight:
             self._evaluate(t, trigger=ev.time)
 
