@@ -76,7 +76,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     except ledger.LedgerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    eng = _connect(docker_host, log)
+    eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4)
     m = metrics.Metrics()
     d = daemon.Daemon(cfg, eng, store, m)
     try:
@@ -103,14 +103,14 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     sys.exit(code)
 
 
-def _connect(docker_host: str, log: logging.Logger) -> Any:
+def _connect(docker_host: str, log: logging.Logger, pool_size: int) -> Any:
     """Wait for the engine at start-up, with back-off, rather than crash-looping."""
     from healthd import engine, watcher
 
     attempt = 0
     while True:
         try:
-            return engine.Engine(docker_host)
+            return engine.Engine(docker_host, pool_size=pool_size)
         except engine.EngineUnavailable as exc:
             delay = watcher.backoff_delay(attempt, max_s=30.0)
             log.warning("%s; retrying in %.1f s", exc, delay)

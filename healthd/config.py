@@ -61,7 +61,7 @@ class WatchSettings:
     mode: str = "opt-out"  # opt-out: all but healthd.enable=false; opt-in: only =true
     stats_interval_s: float = 5.0
     stats_path: str = "auto"  # auto, cgroup, api
-    stats_concurrency: int = 8
+    stats_concurrency: int = 32
     cgroup_root: str = "/sys/fs/cgroup"
     docker_root: str = ""  # empty: ask the engine (DockerRootDir)
     reconnect_max_s: float = 30.0

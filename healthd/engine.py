@@ -48,17 +48,21 @@ _CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout
 class Engine:
     """A thin wrapper around one docker-py client."""
 
-    def __init__(self, docker_host: str, timeout: float = 30.0) -> None:
+    def __init__(self, docker_host: str, timeout: float = 30.0, pool_size: int = 10) -> None:
         self.docker_host = docker_host
-        self.client = docker.DockerClient(base_url=docker_host, version="auto", timeout=timeout) \
-            if _reachable_quickly(docker_host) else None
-        if self.client is None:
+        if not _reachable_quickly(docker_host):
             raise EngineUnavailable(f"cannot reach the Docker engine at {docker_host}")
+        try:
+            # version="auto": docker-py's default API version is newer than many engines.
+            self.client = docker.DockerClient(base_url=docker_host, version="auto",
+                                              timeout=timeout, max_pool_size=pool_size)
+        except docker.errors.DockerException as exc:
+            raise EngineUnavailable(f"cannot reach the Docker engine at {docker_host}: {exc}") \
+                from exc
 
     @property
     def api(self) -> Any:
         """The low-level docker-py APIClient."""
-        assert self.client is not None
         return self.client.api
 
     def ping(self) -> bool:
@@ -126,8 +130,7 @@ class Engine:
 
     def close(self) -> None:
         """Release the client's connections."""
-        if self.client is not None:
-            self.client.close()
+        self.client.close()
 
 
 def _reachable_quickly(docker_host: str) -> bool:

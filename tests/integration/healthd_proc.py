@@ -64,7 +64,7 @@ class Healthd:
     """One healthd process with its own state file, port and log."""
 
     def __init__(self, engine: Engine, workdir: Path, cfg: dict[str, dict[str, Any]] | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 args: tuple[str, ...] = (), join_cgroup: str | None = None) -> None:
         self.engine = engine
         self.workdir = workdir
         self.state = workdir / "state.db"
@@ -73,6 +73,7 @@ class Healthd:
         self.config = workdir / "config.toml"
         self.config.write_text(toml(merge(FAST, cfg or {})))
         self.args = args
+        self.join_cgroup = join_cgroup  # a cgroup.procs file to move healthd into first
         self.log_path = workdir / "healthd.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -81,6 +82,8 @@ class Healthd:
         env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1"}
         cmd = [sys.executable, "-m", "healthd", "run", "--config", str(self.config),
                "--state", str(self.state), "--listen", f"127.0.0.1:{self.port}", *self.args]
+        if self.join_cgroup:
+            cmd = ["sh", "-c", f'echo $$ > {self.join_cgroup} && exec "$@"', "sh", *cmd]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         wait_for(self.ready, 30, what=f"healthd /healthz\n{self.log()}")

@@ -138,3 +138,24 @@ def test_dry_run_records_the_decision_and_touches_nothing(
     assert h.restarts(name) == []
     assert state(engine, name)["Status"] == "exited"
     assert h.status()["dry_run"] is True
+
+
+def test_healthd_never_acts_on_its_own_container(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    # healthd joins the container's cgroup, as it would running inside it: then
+    # /proc/self/cgroup names that container, and an unhealthy "self" must be left alone.
+    cid = containers.run("should-not-restart-self", "sleep", "100000",
+                         opts=("--health-cmd", "false", "--health-interval", "1s",
+                               "--health-retries", "1"))
+    procs = Path(f"/sys/fs/cgroup/pids/docker/{cid}/cgroup.procs")
+    if not procs.exists():
+        pytest.skip("needs the cgroup v1 cgroupfs layout of the test engine")
+    h = Healthd(engine, tmp_path, join_cgroup=str(procs))
+    healthd.append(h)
+    h.start()
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: h.rows(name), 30, what=f"the held decision\n{h.log()}")
+    assert rows[0]["suppressed_by"].startswith("self"), rows[0]
+    h.wait_sweeps(3)
+    assert h.restarts(name) == []
