@@ -9,40 +9,32 @@ forecaster and alarm logic. Must never: decide what to do about a forecast (that
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from healthd import forecast
+from healthd import forecast, refit
 from healthd.forecast import Forecast, ForecastSettings, SeriesState
 from healthd.model import ForecastView, Resource, Usage
-from healthd.series import Downsampler, Ring
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RefitRequest:
-    """What a refit of one series needs; handed to ``refit.fit`` (in process or in a worker)."""
-
-    values: Any
-    interval_s: float
-    season_len: int | None
-    kwargs: dict[str, Any]
-
-
 class Tracker:
-    """One series: bounded history plus the O(1) forecaster state."""
+    """One series: bounded history plus the O(1) forecaster state.
+
+    Daemon and replay both drive this class, so they schedule and apply refits identically;
+    only where the fit runs differs (a worker process, or in process for replay).
+    """
 
     def __init__(self, settings: ForecastSettings) -> None:
         self.settings = settings
-        self.ring = Ring(settings.window)
-        width = forecast.bucket_s(settings)
-        keep = settings.season_keep_cycles * settings.season_buckets
-        self.long = Downsampler(width, keep) if width > 0 else None
+        self.ring, self.long = refit.buffers(settings)
         self.state: SeriesState | None = None
 
-    def observe(self, t: float, value: float, limit: float) -> tuple[Forecast, RefitRequest | None]:
-        """Fold one sample in; returns the forecast and, when one is due, a refit request."""
+    def observe(
+        self, t: float, value: float, limit: float
+    ) -> tuple[Forecast, dict[str, Any] | None]:
+        """Fold one sample in; returns the forecast and, when one is due, a refit request
+        (keyword arguments for ``refit.fit`` / ``RefitPool.submit``)."""
         self.ring.append(t, value)
         if self.long is not None:
             self.long.add(t, value)
@@ -50,20 +42,7 @@ class Tracker:
         if not forecast.refit_due(self.state, t, self.settings):
             return fc, None
         self.state = forecast.mark_refit(self.state, t)
-        return fc, self._request(t)
-
-    def _request(self, t: float) -> RefitRequest:
-        s = self.settings
-        assert self.state is not None
-        interval = self.state.dt_nom or s.interval_s or 1.0
-        kwargs: dict[str, Any] = {"t_end": t}
-        season = None
-        if self.long is not None and forecast.season_ready(len(self.long), s):
-            season = forecast.season_len(s)
-            starts = self.long.starts()
-            kwargs.update(long_values=self.long.values(), long_t0=float(starts[0]),
-                          long_step_s=forecast.bucket_s(s))
-        return RefitRequest(self.ring.values(), interval, season, kwargs)
+        return fc, refit.fit_request(self.ring, self.long, self.settings, self.state)
 
     def apply(self, fit: forecast.FittedParams) -> None:
         """Adopt a finished refit."""
@@ -92,14 +71,12 @@ class Foresight:
     """All trackers of the daemon and the worker pool that refits them."""
 
     def __init__(self, settings: ForecastSettings, metrics: Any) -> None:
-        from healthd.refit import RefitPool
-
         self.settings = settings
         self.metrics = metrics
         self.trackers: dict[tuple[str, Resource], Tracker] = {}
         self.names: dict[str, str] = {}
         self.host: dict[Resource, ForecastView] = {}
-        self.pool = RefitPool()
+        self.pool = refit.RefitPool()
 
     def _track(self, key: str, res: Resource, t: float, value: float,
                limit: float) -> ForecastView:
@@ -107,9 +84,8 @@ class Foresight:
         if tr is None:
             tr = self.trackers[(key, res)] = Tracker(self.settings)
         fc, req = tr.observe(t, value, limit)
-        if req is not None:
-            self.pool.submit(f"{key}\0{res.value}", req.values, req.interval_s, req.season_len,
-                             **req.kwargs)
+        if req is not None and not self.pool.submit(f"{key}\0{res.value}", **req):
+            self.metrics.refits.labels("dropped").inc()
         return view(res, fc, value, limit)
 
     def observe(self, cid: str, name: str, usage: Usage) -> tuple[ForecastView, ...]:

@@ -1,0 +1,58 @@
+"""Foresight on a real engine: a leaking container is restarted before the kernel OOM-kills it;
+one sitting at steady high memory is left alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine import Containers, Engine, wait_for
+from tests.integration.healthd_proc import Healthd
+
+pytestmark = pytest.mark.engine
+
+# 2 MiB every 0.5 s into a tmpfs, which the memory cgroup charges and cannot reclaim
+# (no swap): about 4 MiB/s towards a 96 MiB limit, so the kernel would OOM-kill it in ~25 s.
+LEAK = "i=0; while :; do dd if=/dev/zero of=/tmp/f$i bs=1M count=2 2>/dev/null; i=$((i+1)); " \
+       "sleep 0.5; done"
+# 60 MiB of 96 MiB (62%), allocated at once and then held: high, but not rising.
+STEADY = "dd if=/dev/zero of=/tmp/f bs=1M count=60 2>/dev/null; exec sleep 100000"
+LIMITS = ("--memory", "96m", "--memory-swap", "96m", "--tmpfs", "/tmp:size=200m",
+          "--label", "healthd.stop.timeout=0")
+FORESIGHT = {
+    "watch": {"stats_interval_s": 0.5},
+    "forecast": {"horizon_s": 10.0, "min_samples": 10},
+}
+
+
+@pytest.fixture
+def healthd(engine: Engine, tmp_path: Path) -> Iterator[Healthd]:
+    h = Healthd(engine, tmp_path, cfg=FORESIGHT)
+    yield h.start()
+    h.kill()
+
+
+def test_leaking_container_is_restarted_before_the_oom_killer(
+    engine: Engine, containers: Containers, healthd: Healthd
+) -> None:
+    steady = containers.run("should-not-restart-steady-high", "sh", "-c", STEADY, opts=LIMITS)
+    leak = containers.run("should-restart-before-oom", "sh", "-c", LEAK, opts=LIMITS)
+    name = engine.client.api.inspect_container(leak)["Name"].lstrip("/")
+    rows = wait_for(lambda: healthd.restarts(name), 90, what=f"a pre-emptive restart\n"
+                    f"{healthd.log()}")
+    assert rows[0]["rule"] == "predicted_exhaustion.memory.critical", rows[0]
+    assert "memory full in" in rows[0]["explanation"]
+    assert "memory full in" in healthd.log()
+    state = engine.client.api.inspect_container(leak)["State"]
+    assert state["OOMKilled"] is False
+    wait_for(lambda: healthd.restarts(name)[0]["outcome"] == "succeeded", 30, what="restarted")
+    assert engine.client.api.inspect_container(leak)["State"]["OOMKilled"] is False
+    assert engine.client.api.inspect_container(leak)["State"]["Running"] is True
+    steady_name = engine.client.api.inspect_container(steady)["Name"].lstrip("/")
+    assert healthd.rows(steady_name) == []
+    snap = healthd.status()
+    row = next(c for c in snap["containers"] if c["name"] == steady_name)
+    assert row["health"] == "healthy"
+    assert any(f["resource"] == "memory" for f in row["forecasts"])
