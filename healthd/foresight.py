@@ -8,6 +8,7 @@ forecaster and alarm logic. Must never: decide what to do about a forecast (that
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -29,6 +30,7 @@ class Tracker:
         self.settings = settings
         self.ring, self.long = refit.buffers(settings)
         self.state: SeriesState | None = None
+        self._unmarked: SeriesState | None = None
 
     def observe(
         self, t: float, value: float, limit: float
@@ -41,8 +43,15 @@ class Tracker:
         self.state, fc = forecast.step(self.state, t, value, limit, self.settings)
         if not forecast.refit_due(self.state, t, self.settings):
             return fc, None
+        self._unmarked = self.state
         self.state = forecast.mark_refit(self.state, t)
         return fc, refit.fit_request(self.ring, self.long, self.settings, self.state)
+
+    def refit_refused(self) -> None:
+        """The worker queue was full: ask again on the next sample instead of a period later."""
+        if self.state is not None and self._unmarked is not None:
+            self.state = dataclasses.replace(
+                self.state, refit_requested_at=self._unmarked.refit_requested_at)
 
     def apply(self, fit: forecast.FittedParams) -> None:
         """Adopt a finished refit."""
@@ -85,7 +94,8 @@ class Foresight:
             tr = self.trackers[(key, res)] = Tracker(self.settings)
         fc, req = tr.observe(t, value, limit)
         if req is not None and not self.pool.submit(f"{key}\0{res.value}", **req):
-            self.metrics.refits.labels("dropped").inc()
+            # Bounded CPU: at most the pool's queue of fits at once; the rest wait a tick.
+            tr.refit_refused()
         return view(res, fc, value, limit)
 
     def observe(self, cid: str, name: str, usage: Usage) -> tuple[ForecastView, ...]:
