@@ -167,7 +167,7 @@ def main() -> None:
                       f"{pct(calls, 0.95):.1f} | {statistics.median(engs):.1f} | "
                       f"{pct(engs, 0.95):.1f} |")
         costs = []
-        for r in range(args.idle_runs):
+        for _ in range(args.idle_runs):
             with tempfile.TemporaryDirectory() as tmp:
                 costs.append(idle_cost(engine, Path(tmp), args.idle, args.idle_seconds))
         cpu = statistics.median(c[0] for c in costs)
