@@ -256,7 +256,9 @@ class Daemon:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
         self._observe_host(now)
         self.foresight.poll()
-        for t in list(self.tracked.values()):
+        # Without the engine, what we know of containers is stale: acting on it would only
+        # burn budgets on failed restarts. Decide again once the stream is back.
+        for t in list(self.tracked.values()) if self.watcher.connected else []:
             if t.state.id not in self.in_flight:
                 self._evaluate(t)
         self._export_health()
@@ -346,7 +348,7 @@ class Daemon:
         except engine.ActionFailed as exc:
             log.error("restart %s failed (%s): %s", d.target_name,
                       "retryable" if exc.retryable else "permanent", exc)
-            self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc))
+            self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc), exc.retryable)
             self.metrics.actions.labels("restart", "failed").inc()
         else:
             self.ledger.complete(row, Outcome.SUCCEEDED, self.clock())

@@ -131,7 +131,7 @@ def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
                        f"used in {g.budget_window_s:.0f} s: left alone"),
             )
         else:
-            return _throttle_restart(d, in_window, restarts, ctx)
+            return _throttle_restart(d, c, in_window, restarts, ctx)
     if d.action is Action.ALERT:
         alerts = [
             r for r in _mine(ctx, c, Action.ALERT)
@@ -144,13 +144,18 @@ def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
 
 
 def _throttle_restart(
-    d: Decision, in_window: list[ActionRecord], restarts: list[ActionRecord], ctx: Context
+    d: Decision, c: ContainerState, in_window: list[ActionRecord], restarts: list[ActionRecord],
+    ctx: Context,
 ) -> Decision:
     g = ctx.config.guards
     used = f"budget {len(in_window) + 1} of {g.budget_restarts} used"
     d = dataclasses.replace(d, notes=(*d.notes, used))
     if restarts:
-        since = ctx.now - restarts[-1].at
+        last = restarts[-1]
+        if last.outcome is Outcome.FAILED and not last.retryable and c.started_at <= last.at:
+            return _hold(d, "engine-refused", "the last restart failed for a reason a retry "
+                         "cannot fix; waiting for the container to change")
+        since = ctx.now - last.at
         if since < g.cooldown_s:
             why = f"restarted {since:.0f} s ago (cooldown {g.cooldown_s:.0f} s)"
             return _hold(d, "cooldown", why)

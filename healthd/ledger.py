@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS actions (
     explanation TEXT NOT NULL,
     outcome TEXT NOT NULL,
     error TEXT,
-    completed_at REAL
+    completed_at REAL,
+    retryable INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS actions_at ON actions (at);
 CREATE INDEX IF NOT EXISTS actions_container ON actions (container, at);
@@ -82,8 +83,17 @@ class Ledger:
                 # FULL: an intent must be on disk before the restart is sent.
                 self._db.execute("PRAGMA synchronous=FULL")
                 self._db.executescript(_SCHEMA)
+                self._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise LedgerError(f"cannot open state file {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Add columns that newer versions record to a state file made by an older one."""
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(actions)")}
+        if "retryable" not in cols:
+            self._db.execute(
+                "ALTER TABLE actions ADD COLUMN retryable INTEGER NOT NULL DEFAULT 1")
+            self._db.commit()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -108,12 +118,13 @@ class Ledger:
             )
             return int(cur.lastrowid or 0)
 
-    def complete(self, row_id: int, outcome: Outcome, at: float, error: str | None = None) -> None:
+    def complete(self, row_id: int, outcome: Outcome, at: float, error: str | None = None,
+                 retryable: bool = True) -> None:
         """Record how a pending action ended."""
         with self._tx() as db:
             db.execute(
-                "UPDATE actions SET outcome=?, error=?, completed_at=? WHERE id=?",
-                (outcome.value, error, at, row_id),
+                "UPDATE actions SET outcome=?, error=?, completed_at=?, retryable=? WHERE id=?",
+                (outcome.value, error, at, int(retryable), row_id),
             )
 
     def abandon_pending(self, at: float) -> int:
@@ -130,13 +141,13 @@ class Ledger:
         """Actions at or after ``since`` that guards must see, oldest first."""
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id, container, action, at, outcome, rule FROM actions"
+                "SELECT id, container, action, at, outcome, rule, retryable FROM actions"
                 " WHERE at >= ? AND action != ? ORDER BY at",
                 (since, Action.NONE.value),
             ).fetchall()
         return [
             ActionRecord(container=r[1], action=Action(r[2]), at=r[3], outcome=Outcome(r[4]),
-                         rule=r[5], id=r[0])
+                         rule=r[5], id=r[0], retryable=bool(r[6]))
             for r in rows
         ]
 

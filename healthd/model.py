@@ -165,6 +165,7 @@ class ActionRecord:
     outcome: Outcome
     rule: str = ""
     id: int = 0
+    retryable: bool = True  # False when the engine refused for a reason a retry cannot fix
 
 
 @dataclass(frozen=True)

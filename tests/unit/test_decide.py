@@ -594,3 +594,30 @@ def test_skipped_restarts_count_for_neither_budget_nor_cooldown() -> None:
     d = run(running(health="unhealthy"), UNHEALTHY, ctx(history=history))
     assert_acts(d)
     assert "budget 1 of 3 used" in d.notes
+
+
+# --- a restart the engine refused for good -------------------------------------------------
+
+def _refused(at: float, retryable: bool) -> ActionRecord:
+    return dataclasses.replace(rec(at, outcome=Outcome.FAILED), retryable=retryable)
+
+
+def test_permanently_refused_restart_is_not_retried_while_the_container_is_unchanged() -> None:
+    d = run(exited(started_at=NOW - 3600), CRASHED,
+            ctx(config_=cfg(cooldown_s=0.0, backoff_base_s=0.0),
+                history=(_refused(NOW - 300, retryable=False),)))
+    assert_held(d, "engine-refused")
+
+
+def test_retryable_failure_is_retried_under_the_same_guards() -> None:
+    d = run(exited(started_at=NOW - 3600), CRASHED,
+            ctx(config_=cfg(cooldown_s=0.0, backoff_base_s=0.0),
+                history=(_refused(NOW - 300, retryable=True),)))
+    assert_acts(d)
+
+
+def test_refused_restart_is_tried_again_once_the_container_was_started_since() -> None:
+    d = run(exited(started_at=NOW - 60), CRASHED,
+            ctx(config_=cfg(cooldown_s=0.0, backoff_base_s=0.0),
+                history=(_refused(NOW - 300, retryable=False),)))
+    assert_acts(d)
