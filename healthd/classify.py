@@ -62,6 +62,25 @@ def eta_text(eta_s: float) -> str:
     return f"~{eta_s / 3600:.1f} h"
 
 
+def amount(resource: Resource, value: float) -> str:
+    """A resource amount in the unit people read it in."""
+    if resource is Resource.CPU:
+        return f"{value * 100:.0f}%"
+    if resource is Resource.PIDS:
+        return f"{value:.0f} pids"
+    if value >= 2**30:
+        return f"{value / 2**30:.1f} GiB"
+    return f"{value / 2**20:.0f} MiB"
+
+
+def forecast_evidence(f: ForecastView) -> tuple[str, ...]:
+    """What a forecast alarm rests on, for the log and the ledger."""
+    eta = f"{f.resource.value.replace('_', ' ')} full in {eta_text(f.eta_s or 0.0)}"
+    if f.lower_s is not None and f.upper_s is not None:
+        eta += f" (between {eta_text(f.lower_s)} and {eta_text(f.upper_s)})"
+    return (eta, f"now {amount(f.resource, f.value)} of {amount(f.resource, f.limit)}")
+
+
 def classify(
     c: ContainerState,
     usage: Usage | None,
@@ -99,8 +118,7 @@ def classify(
             return Classification(
                 Failure.PREDICTED_EXHAUSTION,
                 Health.CRITICAL,
-                (f"{f.resource.value.replace('_', ' ')} full in {eta_text(f.eta_s)}",
-                 f"now {f.value:.4g} of limit {f.limit:.4g}"),
+                forecast_evidence(f),
                 resource=f.resource,
             )
     hot = pressure(usage, th)

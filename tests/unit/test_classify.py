@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from healthd import classify as classify_mod
 from healthd.classify import assess, classify, eta_text, pressure
 from healthd.config import ClassifySettings, ThresholdSettings
 from healthd.model import (
@@ -229,7 +230,7 @@ def test_alarmed_forecast_is_predicted_exhaustion() -> None:
     assert cls.failure is Failure.PREDICTED_EXHAUSTION
     assert cls.severity is Health.CRITICAL
     assert cls.resource is Resource.MEMORY
-    assert cls.evidence == ("memory full in ~7 min", "now 2e+08 of limit 2.684e+08")
+    assert cls.evidence == ("memory full in ~7 min", "now 191 MiB of 256 MiB")
 
 
 def test_unalarmed_forecast_is_not_a_failure() -> None:
@@ -349,3 +350,19 @@ ETA = [
 @pytest.mark.parametrize(("eta", "text"), ETA, ids=[t for _, t in ETA])
 def test_eta_text_rounds_for_humans(eta: float, text: str) -> None:
     assert eta_text(eta) == text
+
+
+@pytest.mark.parametrize(
+    ("resource", "value", "text"),
+    [(Resource.MEMORY, 64 * 2**20, "64 MiB"), (Resource.HOST_DISK, 3 * 2**30, "3.0 GiB"),
+     (Resource.CPU, 0.5, "50%"), (Resource.PIDS, 12.0, "12 pids")],
+    ids=["memory-mib", "disk-gib", "cpu-percent", "pids-count"],
+)
+def test_amounts_are_in_the_unit_people_read(resource: Resource, value: float, text: str) -> None:
+    assert classify_mod.amount(resource, value) == text
+
+
+def test_forecast_evidence_gives_the_interval_when_known() -> None:
+    f = ForecastView(Resource.MEMORY, 420.0, 300.0, 600.0, True, 256 * 2**20, 200 * 2**20)
+    assert classify_mod.forecast_evidence(f) == (
+        "memory full in ~7 min (between ~5 min and ~10 min)", "now 200 MiB of 256 MiB")
