@@ -9,7 +9,9 @@ baseline as least squares over a trailing window, alarming when the value predic
 ahead is >= the limit (``predict_linear(x[W], H) >= limit``), no ``for:`` clause.
 
 Honesty: tuning used only the TUNE_* seeds and NAB files (``--tune`` prints that grid); the table
-is computed on the SCORE_* seeds and the remaining NAB files (all 17 are shown as well, flagged).
+is computed on the SCORE_* seeds (fresh each tuning round) and the remaining NAB files (all 17 are
+shown as well, flagged). The 11 held-out NAB files were scored once before round 4, so they are
+"seen once"; the round-3 score seeds (SEEN_SEEDS) are retired.
 
 Metrics, H = horizon:
   detected   an alarm is on at some tick in [T-3H, T-H], T = exhaustion time (first sample at the
@@ -55,8 +57,9 @@ TUNE_NAB = (
     "elb_request_count_8c0756",
     "rds_cpu_utilization_cc0c53",
 )
-TUNE_SEEDS = range(100, 106)
-SCORE_SEEDS = range(200, 212)
+TUNE_SEEDS = range(100, 120)  # rounds 1-3 used 100-105; round 4 (GC guard, confirm_frac) 100-119
+SEEN_SEEDS = range(200, 212)  # scored once in round 3, then retired: never tuned on, not reused
+SCORE_SEEDS = range(300, 320)  # fresh for round 4: looked at once, for the final table only
 TRACE_H = 600.0  # the daemon's default horizon; traces are sampled every 30 s
 NAB_H = 3600.0  # NAB is sampled every 300 s: warn an hour ahead
 BASELINE_WINDOWS = (1800.0, 3600.0, 4 * 3600.0)
@@ -171,6 +174,25 @@ def table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def targets(results: list[dict[str, Any]]) -> list[str]:
+    """Met / not met, per baseline window: detection >=, median lead >=, false alarms <= 1/5."""
+    h = summarise(results, "healthd")
+    lines = []
+    for m in methods()[1:]:
+        b = summarise(results, m)
+        checks = [
+            f"detection {h['detected']} >= {b['detected']}: "
+            + ("met" if h["detected"] >= b["detected"] else "NOT met"),
+            f"median lead {h['lead_min']:.1f} >= {b['lead_min']:.1f} min: "
+            + ("met" if h["lead_min"] >= b["lead_min"] else "NOT met"),
+            f"false alarms {h['fa_all']:.3f} <= {b['fa_all'] / 5:.3f} (1/5 of {b['fa_all']:.3f}): "
+            + ("met" if h["fa_all"] <= b["fa_all"] / 5 else "NOT met"),
+        ]
+        main = " (main comparison)" if m == f"baseline {MAIN_WINDOW / 3600:g}h" else ""
+        lines.append(f"- vs {m}{main}: " + "; ".join(checks))
+    return lines
+
+
 def per_kind(results: list[dict[str, Any]]) -> list[str]:
     lines = ["| trace kind | " + " | ".join(methods()) + " |", "|---" * (len(methods()) + 1) + "|"]
     for k in traces.KINDS:
@@ -257,10 +279,24 @@ def costs() -> list[str]:
 
 # Round 1 (trend_z 2/3/4 x lead_s 300/600) settled trend_z = 3, lead_s = 600; round 2
 # (beta_max 0.1/0.5 x confirm 3/6) showed beta_max does not matter and confirm 6 trades 2/30
-# detections for fewer false alarms (kept 3); round 3 (this grid) kept alpha_max = 0.8.
+# detections for fewer false alarms (kept 3); round 3 (alpha_max 0.2/0.4) kept alpha_max = 0.8.
+# Round 4 (seeds 100-119 and the 6 TUNE_NAB files; baseline 1 h there: 39/100 detected, 11.5 min,
+# 0.122 false alarms/series-day, so the target is <= 0.024) added the GC guard and confirm_frac:
+#   before round 4 (confirm 3 ticks, no guard)   94/100, 18.5 min, 0.146
+#   GC guard without re-levelling on a fall      84/100, 18.5 min, 0.065 (confirm_frac 0)
+#   GC guard + re-level, confirm_frac 0.25        93/100, 17.0 min, 0.065
+#   confirm_frac 0.5                              77/100, 14.5 min, 0.028
+#   confirm_frac 0.6                              69/100, 13.5 min, 0.024
+#   confirm_frac 0.75                             61/100, 12.0 min, 0.020
+#   confirm_frac 1.0                              25/100, 12.5 min, 0.008
+#   lead_s 300 (confirm_frac 0.25)                76/100, 12.5 min, 0.028
+#   lead_s 300, confirm_frac 0.5                  37/100, 11.0 min, 0.020
+#   confirm_frac 0.5, trend_z 4                   77/100, 14.5 min, 0.028 (trend_z does not bind)
+# The rule was "most detections among settings meeting all three targets on the tuning set", which
+# picks 0.6; but at 0.6 the unit test's noisy leak after a near-zero fit alarms only 550 s (< one
+# horizon) ahead, so 0.5 (610 s) was kept: it misses the tuning-set false-alarm target (0.028).
 GRID = {
-    "alpha_max": (0.2, 0.4),
-    "confirm": (3,),
+    "confirm_frac": (0.5, 0.6),
 }
 
 
@@ -307,11 +343,27 @@ def main() -> int:
         "and 4 h, alarm when the value predicted H ahead >= limit. NAB limits: 100 for CPU "
         "series (percent), 1.25 x the series maximum otherwise.",
         "",
+        "Honesty: tuned on trace seeds "
+        f"{TUNE_SEEDS.start}-{TUNE_SEEDS.stop - 1} and the 6 tuning NAB files only. The trace "
+        f"seeds {SCORE_SEEDS.start}-{SCORE_SEEDS.stop - 1} are fresh (never looked at before this "
+        f"table; the previous round's seeds {SEEN_SEEDS.start}-{SEEN_SEEDS.stop - 1} are retired). "
+        f"The {len(score_nab)} held-out NAB files were scored once before this round: they are "
+        "*seen once*, not fresh. The main comparison is the 1 h baseline window (fixed before "
+        "scoring); the target is detection >= baseline, median lead >= baseline, false alarms "
+        "<= 1/5 of the baseline's. No horizon-scaled baseline window was added. Tuning rule: "
+        "most detections among settings meeting all three targets on the tuning set (that was "
+        "confirm_frac 0.6); 0.5 was kept instead because at 0.6 a unit test's noisy leak alarms "
+        "less than one horizon ahead, so the chosen setting missed the false-alarm target on the "
+        "tuning set (0.028 vs 0.024). Grid and results: comments above GRID in the script.",
+        "",
         f"## Held-out set: {len(SCORE_SEEDS)} traces per kind (seeds {SCORE_SEEDS.start}-"
-        f"{SCORE_SEEDS.stop - 1}; tuning used {TUNE_SEEDS.start}-{TUNE_SEEDS.stop - 1}) and the "
-        f"{len(score_nab)} NAB series not used for tuning",
+        f"{SCORE_SEEDS.stop - 1}) and the {len(score_nab)} NAB series not used for tuning",
         "",
         *table(held_out),
+        "",
+        "Targets on the held-out set:",
+        "",
+        *targets(held_out),
         "",
         "## Same, NAB on all 17 series (6 of them were used for tuning)",
         "",

@@ -22,9 +22,14 @@ latest plausible time; None when the limit is not surely reached within ``max_et
 Alarm. A tick is *alarming* when the series is below the limit, trends up, its point ETA is
 within ``horizon_s + lead_s`` and ``upper_s`` exists, i.e. the rise is significant against the
 noise rather than a wobble. That last test is what keeps flat, noisy and high-but-flat series
-quiet. The alarm is raised after ``confirm`` consecutive alarming ticks and cleared after
-``release`` consecutive quiet ones. A series already at or over its limit has nothing left to
-forecast: such ticks neither raise nor clear the alarm (pressure is the classifier's business).
+quiet. On a garbage-collected (sawtooth) series with a regular cycle, the point ETA must also fall
+before the next expected collection (``healthd.alarm``): a tooth's rise is not a leak, a tooth
+that crosses the limit within its own cycle is. A sharp fall (``gc_drop_sigma``) re-levels the
+model instead of feeding trend and variance. The alarm is raised after ``confirm`` consecutive
+alarming ticks that span at least ``confirm_frac * horizon_s`` seconds (a duration, so the delay
+does not depend on the sampling rate) and cleared after ``release`` consecutive quiet ones. A
+series already at or over its limit has nothing left to forecast: such ticks neither raise nor
+clear the alarm (pressure is the classifier's business).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import numpy.typing as npt
+
+from healthd import alarm
 
 _GRID_POINTS = 160  # ETA search grid: geometric, so ~7% resolution before interpolation
 
@@ -54,6 +61,8 @@ class ForecastSettings:
     min_samples: int = 30  # samples seen before any alarm may be raised
     alarm_on_lower: bool = False  # time the alarm on lower_s (earliest plausible) not on eta_s
     confirm: int = 3  # consecutive alarming ticks before the alarm is raised
+    confirm_frac: float = 0.5  # ...and must span this fraction of horizon_s (s), whatever the rate
+    confirm_eta_frac: float = 0.0  # if > 0, never more than this fraction of the ETA (fast leaks)
     release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
     alpha: float = 0.1  # level smoothing (0..1) used until the first fit
     beta: float = 0.05  # trend smoothing (0..1, Holt's beta*) used until the first fit
@@ -65,6 +74,8 @@ class ForecastSettings:
     trend_z: float = 3.0  # standard errors the trend must sit above zero before it can alarm
     var_memory: int = 60  # samples of memory of the residual variance (EWMA span)
     clip_sigma: float = 4.0  # clip one-step errors beyond this many sd; 0 disables clipping
+    gc_drop_sigma: float = 4.0  # a one-sample fall beyond this many sd is a GC; 0: no GC guard
+    gc_overdue: float = 0.5  # cycles an expected GC may be late before the GC guard lapses
     max_eta_s: float = 604800.0  # ETAs beyond this (s) count as not trending to the limit
     refit_every_s: float = 3600.0  # seconds between smoothing-parameter refits of a series
     season_refit_every_s: float = 21600.0  # seconds between seasonal-profile refits (costlier)
@@ -84,7 +95,9 @@ class ForecastSettings:
         for name in positive:
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("lead_s", "season_s", "interval_s", "clip_sigma"):
+        non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
+                        "confirm_eta_frac")
+        for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("confirm", "release", "season_min_cycles", "var_memory"):
@@ -153,6 +166,10 @@ class SeriesState:
     streak: int = 0  # consecutive alarming ticks
     calm: int = 0  # consecutive non-alarming ticks
     alarm: bool = False
+    alarm_since: float | None = None  # epoch s of the first tick of the current alarming streak
+    fall_t: float | None = None  # epoch s of the newest GC-like fall
+    cycle_s: float = 0.0  # EWMA of the time between GC-like falls, s (0: no cycle known)
+    cycle_regular: int = 0  # consecutive regular gaps between GC-like falls
     fitted_at: float | None = None  # epoch s of the last applied fit
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
@@ -211,6 +228,10 @@ def _effective(state: SeriesState, settings: ForecastSettings) -> tuple[float, f
     return a, b
 
 
+def _cycle(state: SeriesState) -> alarm.Cycle:
+    return alarm.Cycle(state.fall_t, state.cycle_s, state.cycle_regular)
+
+
 def _update(state: SeriesState, t: float, value: float, settings: ForecastSettings) -> SeriesState:
     """Fold one sample in: O(1), pure."""
     dt = t - state.last_t
@@ -226,19 +247,31 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
     pred = state.level + state.trend * dt
     e = y - pred
     sd = math.sqrt(state.var)
+    fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
+    cycle = alarm.track(_cycle(state), t, fall, 4 * dt_nom)
     # Clip only once the variance estimate means something.
     if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
         bound = settings.clip_sigma * sd
         e = max(-bound, min(bound, e))
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
-    return replace(
+    new = replace(
         state,
-        level=pred + alpha * e,
-        trend=state.trend + alpha * beta * e / dt_nom,
-        var=state.var + w * (e * e - state.var),
+        fall_t=cycle.fall_t,
+        cycle_s=cycle.cycle_s,
+        cycle_regular=cycle.regular,
         n=state.n + 1,
         last_t=t,
         dt_nom=dt_nom,
+    )
+    if fall:
+        # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
+        # trend and the variance, or every later fall would hide inside an inflated sd.
+        return replace(new, level=y)
+    return replace(
+        new,
+        level=pred + alpha * e,
+        trend=state.trend + alpha * beta * e / dt_nom,
+        var=state.var + w * (e * e - state.var),
     )
 
 
@@ -289,21 +322,6 @@ def _etas(
     )
 
 
-@functools.lru_cache(maxsize=1024)
-def _trend_var_ratio(alpha: float, beta: float) -> float:
-    """Stationary variance of the per-step trend estimate over the one-step error variance.
-
-    Holt's filter driven by white noise alone (no real trend) is the linear system
-    ``x_t = F x_{t-1} + g e_t`` with ``x = (level, trend per step)``; its stationary covariance
-    solves ``P = F P F' + g g'``. Cached: alpha and beta only change when a fit is applied.
-    """
-    f = np.array([[1 - alpha, 1 - alpha], [-alpha * beta, 1 - alpha * beta]])
-    g = np.array([alpha, alpha * beta])
-    lhs = np.eye(4) - np.kron(f, f)
-    p = np.linalg.solve(lhs, np.outer(g, g).ravel()).reshape(2, 2)
-    return float(p[1, 1])
-
-
 def _significant(state: SeriesState, settings: ForecastSettings) -> bool:
     """True when the trend is ``trend_z`` standard errors above zero.
 
@@ -311,8 +329,17 @@ def _significant(state: SeriesState, settings: ForecastSettings) -> bool:
     the same one-step noise. This test is what keeps flat, noisy and high-but-flat series quiet.
     """
     a, b = _effective(state, settings)
-    se = math.sqrt(_trend_var_ratio(a, b) * state.var)
+    se = math.sqrt(alarm.trend_var_ratio(a, b) * state.var)
     return state.trend * state.dt_nom > settings.trend_z * se
+
+
+def _confirm_s(eta: float | None, settings: ForecastSettings) -> float:
+    """Seconds of alarming ticks needed: a share of the horizon, but a leak that will hit the
+    limit sooner than that is confirmed in a share of its own ETA, so it is still caught."""
+    confirm_s = settings.confirm_frac * settings.horizon_s
+    if eta is not None and settings.confirm_eta_frac > 0:
+        confirm_s = min(confirm_s, settings.confirm_eta_frac * eta)
+    return confirm_s
 
 
 def step(
@@ -343,24 +370,29 @@ def step(
         <= settings.horizon_s + settings.lead_s
         and _significant(new, settings)
         and (new.trend > 0 or bool(new.season))
+        and alarm.before_next_fall(_cycle(new), new.last_t, eta, settings.gc_overdue)
     )
-    if at_limit or new is state:
-        streak, calm = new.streak, new.calm  # neither raises nor clears, see module docstring
-    elif alarming:
-        streak, calm = new.streak + 1, 0
-    else:
-        streak, calm = 0, new.calm + 1
-    alarm = new.alarm
-    if not alarm and streak >= settings.confirm:
-        alarm = True
-    elif alarm and calm >= settings.release:
-        alarm = False
-    new = replace(new, streak=streak, calm=calm, alarm=alarm)
+    verdict = alarm.decide(
+        alarm.Streak(new.streak, new.calm, new.alarm_since, new.alarm),
+        new.last_t,
+        alarming,
+        at_limit or new is state,  # neither raises nor clears, see module docstring
+        settings.confirm,
+        _confirm_s(eta, settings),
+        settings.release,
+    )
+    new = replace(
+        new,
+        streak=verdict.streak,
+        calm=verdict.calm,
+        alarm_since=verdict.since,
+        alarm=verdict.alarm,
+    )
     fc = Forecast(
         eta_s=eta,
         lower_s=lower,
         upper_s=upper,
-        alarm=alarm,
+        alarm=new.alarm,
         level=new.level + seasonal_offset(new, new.last_t),
         trend_per_s=new.trend,
         sigma=math.sqrt(new.var),

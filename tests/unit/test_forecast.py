@@ -227,7 +227,8 @@ def test_seasonal_profile_makes_a_daily_cycle_predictable():
 def test_alarm_is_raised_after_confirm_alarming_ticks_and_cleared_after_release_quiet_ones(
     confirm, release
 ):
-    settings = ForecastSettings(confirm=confirm, release=release, min_samples=10)
+    # confirm_frac 0: ticks alone (the duration part is tested below).
+    settings = ForecastSettings(confirm=confirm, release=release, min_samples=10, confirm_frac=0.0)
     rng = np.random.default_rng(9)
     # Leak, plateau, leak, drop: the tick condition switches on and off several times.
     parts = [
@@ -257,6 +258,29 @@ def test_alarm_is_raised_after_confirm_alarming_ticks_and_cleared_after_release_
     assert not fcs[-1].alarm
 
 
+@pytest.mark.parametrize("dt", [0.5, 10.0, 300.0], ids=["0.5s", "10s", "300s"])
+def test_alarm_waits_for_confirm_frac_of_the_horizon_whatever_the_sampling_interval(dt):
+    # A leak from the first sample: the tick condition holds from min_samples on.
+    settings = ForecastSettings(horizon_s=40 * dt, min_samples=10, confirm=1, confirm_frac=0.25)
+    values = np.linspace(0.3, 1.0, 200)
+    _, fcs = run(values, dt, 1.0, settings)
+    first_alarming = next(i for i, f in enumerate(fcs) if f.alarming)
+    first_alarm = next(i for i, f in enumerate(fcs) if f.alarm)
+    assert all(f.alarming for f in fcs[first_alarming : first_alarm + 1])
+    assert (first_alarm - first_alarming) * dt == pytest.approx(0.25 * settings.horizon_s)
+
+
+def test_fast_leak_with_a_short_horizon_still_alarms_seconds_ahead():
+    # The integration test's setting: 0.5 s samples, 10 s horizon, ~25 s from empty to the limit.
+    settings = ForecastSettings(horizon_s=10.0, min_samples=10)
+    rng = np.random.default_rng(2)
+    values = np.minimum(0.02 + 0.04 * np.arange(60) * 0.5 + rng.normal(0, 0.003, 60), 1.2)
+    _, fcs = run(values, 0.5, 1.0, settings)
+    full = next(i for i, v in enumerate(values) if v >= 1.0)
+    first = next(i for i, f in enumerate(fcs) if f.alarm)
+    assert (full - first) * 0.5 >= 10.0
+
+
 def test_no_alarm_before_min_samples():
     settings = ForecastSettings(min_samples=50, confirm=1)
     _, fcs = run(np.linspace(0.5, 0.99, 49), 10.0, 1.0, settings)
@@ -269,6 +293,64 @@ def test_alarm_raised_on_the_way_up_stays_raised_at_the_limit():
     _, fcs = run(values, 10.0, 1.0, settings)
     assert fcs[199].alarm
     assert all(f.alarm for f in fcs[200:])
+
+
+# ---- garbage-collected (sawtooth) series -------------------------------------------------------
+
+
+def _sawtooth(rng, n, dt, period_s, amp, floor_rise_per_s, base=0.55, noise=0.004):
+    t = np.arange(n) * dt
+    tooth = amp * (t % period_s) / period_s
+    return base + tooth + floor_rise_per_s * t + rng.normal(0, noise, n)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+def test_gc_sawtooth_without_a_rising_floor_never_alarms(seed):
+    # Teeth of 0.35 over 20 min topping out at 0.9: near each top the rise alone would reach the
+    # limit in ~3.4 min, well within horizon + lead, but the collection always comes first. The
+    # cycle is known once three falls were seen (two regular gaps); from then on, never an alarm.
+    # (Before that nothing tells the first tooth from a leak, and it may alarm.)
+    rng = np.random.default_rng(seed)
+    values = _sawtooth(rng, 2 * 2880, 30.0, 1200.0, 0.35, 0.0)
+    _, fcs = run(values, 30.0, 1.0, ForecastSettings())
+    learned = 5 * 1200 // 30
+    assert not any(f.alarm for f in fcs[learned:])
+
+
+def test_gc_sawtooth_alarms_without_the_gc_guard():
+    # The same series shows why the guard exists: without it the teeth raise alarms.
+    rng = np.random.default_rng(0)
+    values = _sawtooth(rng, 2 * 2880, 30.0, 1200.0, 0.35, 0.0)
+    _, fcs = run(values, 30.0, 1.0, ForecastSettings(gc_drop_sigma=0.0))
+    assert any(f.alarm for f in fcs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+def test_gc_sawtooth_with_a_rising_floor_alarms_before_exhaustion(seed):
+    # Same teeth, the floor rising 0.1 per hour from 0.35: a tooth crosses the limit within its
+    # cycle, and that tooth must be announced at least a horizon ahead.
+    rng = np.random.default_rng(seed)
+    settings = ForecastSettings()
+    values = _sawtooth(rng, 2 * 2880, 30.0, 1200.0, 0.35, 0.1 / 3600, base=0.2)
+    full = next(i for i, v in enumerate(values) if v >= 1.0)
+    _, fcs = run(values[: full + 1], 30.0, 1.0, settings)
+    first = next(i for i, f in enumerate(fcs[4 * 40 :], start=4 * 40) if f.alarm)
+    assert (full - first) * 30.0 >= settings.horizon_s
+
+
+def test_an_overdue_collection_no_longer_guards():
+    # Regular teeth, then the collector stops freeing: the rise must alarm once the expected
+    # fall is gc_overdue cycles late.
+    rng = np.random.default_rng(3)
+    settings = ForecastSettings()
+    teeth = _sawtooth(rng, 1440, 30.0, 1200.0, 0.2, 0.0, base=0.3)
+    rise = teeth[-1] + 0.2 / 1200 * 30.0 * np.arange(1, 300) + rng.normal(0, 0.004, 299)
+    values = np.concatenate([teeth, rise])
+    full = next(i for i, v in enumerate(values) if v >= 1.0)
+    _, fcs = run(values[: full + 1], 30.0, 1.0, settings)
+    assert not any(f.alarm for f in fcs[4 * 40 : 1440])
+    first = next(i for i, f in enumerate(fcs[1440:], start=1440) if f.alarm)
+    assert (full - first) * 30.0 >= settings.horizon_s
 
 
 # ---- refit scheduling and settings ------------------------------------------------------------
@@ -312,6 +394,8 @@ def test_default_settings_are_valid():
         ("z", float("nan")),
         ("window", 3),
         ("season_keep_cycles", 1),
+        ("confirm_frac", -0.1),
+        ("gc_overdue", -1.0),
     ],
     ids=[
         "horizon-zero",
@@ -321,9 +405,37 @@ def test_default_settings_are_valid():
         "z-nan",
         "window-tiny",
         "keep-below-min",
+        "confirm-frac-negative",
+        "gc-overdue-negative",
     ],
 )
 def test_validate_names_the_bad_field(field, value):
     problems = ForecastSettings(**{field: value}).validate()
     assert problems
     assert any(p.startswith(field) for p in problems)
+
+
+def _fast_leak(fill_s: float) -> list[tuple[float, float]]:
+    """30 min flat at 30% of the limit, then a straight climb to it in ``fill_s`` (5 s steps)."""
+    noise = np.random.default_rng(7)
+    rows = [(1.7e9 + i, 0.3 + noise.normal(0, 0.005)) for i in range(0, 1800, 5)]
+    rows += [(1.7e9 + 1800 + i, 0.3 + 0.7 * i / fill_s + noise.normal(0, 0.005))
+             for i in range(0, int(fill_s), 5)]
+    return rows
+
+
+def _first_alarm_lead(rows: list[tuple[float, float]], settings: ForecastSettings) -> float | None:
+    state = None
+    end = rows[-1][0] + 5
+    for t, v in rows:
+        state, fc = forecast.step(state, t, v, 1.0, settings)
+        if fc.alarm:
+            return end - t
+    return None
+
+
+def test_confirmation_capped_by_the_eta_catches_a_five_minute_leak() -> None:
+    rows = _fast_leak(300)
+    assert _first_alarm_lead(rows, ForecastSettings()) is None  # default: too fast to confirm
+    lead = _first_alarm_lead(rows, ForecastSettings(confirm_eta_frac=0.25))
+    assert lead is not None and lead >= 30

@@ -14,7 +14,8 @@ import pytest
 import healthd
 
 PACKAGE = Path(healthd.__file__).parent
-PURE = ("model", "labels", "classify", "decide", "containers", "status", "forecast", "config")
+PURE = ("model", "labels", "classify", "decide", "containers", "status", "forecast", "alarm",
+        "config", "stats")
 FORBIDDEN = frozenset({"docker", "sqlite3", "time", "threading", "http", "prometheus_client",
                        "click", "requests", "subprocess", "socket"})
 
