@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthd import classify, containers, decide, engine, host, labels
+from healthd import classify, containers, decide, engine, labels
 from healthd.config import Config
-from healthd.containers import Event, Limits, Summary
+from healthd.containers import Event, Limits
 from healthd.foresight import Foresight
 from healthd.ledger import Ledger
 from healthd.metrics import Metrics
@@ -36,6 +36,7 @@ from healthd.model import (
     Resource,
     Usage,
 )
+from healthd.observer import Known, Observer, Sweep
 from healthd.sampler import Sampler, StatsTarget
 from healthd.watcher import DISCONNECTED, RECONNECTED, Watcher
 
@@ -83,7 +84,7 @@ class Daemon:
         self.dry_run = cfg.daemon.dry_run
         self.tracked: dict[str, Tracked] = {}
         self.own_ids = engine.own_container_ids()
-        self.queue: queue.Queue[Event | str] = queue.Queue()
+        self.queue: queue.Queue[Event | Sweep | str] = queue.Queue()
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # guards tracked/in_flight against the HTTP thread
         self.in_flight: dict[str, str] = {}  # container id -> service key
@@ -98,7 +99,6 @@ class Daemon:
         self.host = Tracked(
             state=ContainerState(id="host", name="host", labels=((labels.ENABLE, "true"),)),
             limits=Limits(None, None, None))
-        self.docker_root = cfg.watch.docker_root or None
         cursor = ledger.get_meta(_CURSOR_KEY)
         self.cursor_ns = int(cursor) if cursor else None
         # Deaths before this time happened while healthd was not watching.
@@ -109,6 +109,9 @@ class Daemon:
         self.watcher = Watcher(eng.events, self.queue,
                                self.cursor_ns or int(self.started_at * 1e9),
                                cfg.watch.reconnect_max_s)
+        self.observer = Observer(eng, self.sampler, self._known, self.queue,
+                                 cfg.watch.stats_interval_s, cfg.watch.docker_root or None,
+                                 clock)
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -119,24 +122,22 @@ class Daemon:
                         " and counted for cooldowns and budgets", abandoned)
         self.metrics.stats_path.labels(self.sampler.path).set(1)
         self.watcher.start()
-        self._resync()
-        next_tick = self.clock()
+        self._apply_sweep(self.observer.sweep())  # the first picture, before any event
+        self.observer.start()
         while not self._stopping.is_set():
-            timeout = max(0.0, next_tick - self.clock())
             try:
-                item = self.queue.get(timeout=min(timeout, 1.0))
+                item = self.queue.get(timeout=1.0)
             except queue.Empty:
-                item = None
+                continue
             if isinstance(item, Event):
                 self._on_event(item)
+            elif isinstance(item, Sweep):
+                self._apply_sweep(item)
             elif item == RECONNECTED:
                 self.metrics.reconnects.inc()
-                self._resync()
+                self.observer.wake()  # re-list everything: things changed while we were away
             elif item == DISCONNECTED:
                 self.metrics.engine_up.set(0)
-            if self.clock() >= next_tick:
-                self._tick()
-                next_tick = self.clock() + self.cfg.watch.stats_interval_s
         return 0
 
     def stop(self) -> None:
@@ -146,6 +147,7 @@ class Daemon:
     def shutdown(self) -> None:
         """Release everything; called after ``run`` returns."""
         self.watcher.stop()
+        self.observer.stop()
         self.workers.shutdown(wait=True, cancel_futures=True)
         self.foresight.close()
         self._save_cursor()
@@ -165,6 +167,9 @@ class Daemon:
         except engine.EngineUnavailable as exc:
             log.warning("skipping %s this round: %s", cid[:12], exc)
             return self.tracked.get(cid)
+        return self._apply_inspect(cid, data)
+
+    def _apply_inspect(self, cid: str, data: dict[str, Any]) -> Tracked:
         with self._lock:
             t = self.tracked.get(cid)
             limits = containers.limits_from_inspect(data)
@@ -180,32 +185,22 @@ class Daemon:
             t.fingerprint = (t.state.status, t.state.health)
         return t
 
+    def _known(self) -> Known:
+        """For the observer thread: fingerprints to diff the list against, stats targets."""
+        with self._lock:
+            items = list(self.tracked.values())
+        return Known(
+            fingerprints={t.state.id: t.fingerprint for t in items},
+            targets=[StatsTarget(t.state.id, t.state.name, t.limits.mem_bytes,
+                                 t.limits.cpu_cores, t.limits.pids)
+                     for t in items if t.state.running],
+        )
+
     def _forget(self, cid: str) -> None:
         with self._lock:
             t = self.tracked.pop(cid, None)
         if t is not None:
             self.foresight.forget(cid, t.state.name)
-
-    def _resync(self) -> None:
-        """Full list: inspect new or changed containers, forget vanished ones."""
-        try:
-            summaries = self.engine.list()
-        except engine.EngineUnavailable as exc:
-            log.warning("cannot list containers: %s", exc)
-            return
-        self.metrics.engine_up.set(1)
-        seen = {s.id for s in summaries}
-        for cid in [c for c in self.tracked if c not in seen]:
-            self._forget(cid)
-        for s in summaries:
-            if self._changed(s):
-                t = self._refresh(s.id)
-                if t is not None:
-                    self._evaluate(t)
-
-    def _changed(self, s: Summary) -> bool:
-        t = self.tracked.get(s.id)
-        return t is None or t.fingerprint != s.fingerprint
 
     def _on_event(self, ev: Event) -> None:
         now = self.clock()
@@ -227,6 +222,10 @@ class Daemon:
             return  # the die that follows carries the decision
         if ev.verb == "start":
             t.stopped_on_purpose = t.oom_seen = False
+            # A fresh process is a new regime: the old series (and any alarm it raised)
+            # would read its drop to a small footprint as a fall and its regrowth as a leak.
+            self.foresight.forget(ev.id, t.state.name)
+            t.forecasts = ()
         if ev.verb == "die" and ev.exit_code is not None:
             if not t.stopped_on_purpose:
                 t.deaths.append(ev.time)
@@ -242,19 +241,24 @@ class Daemon:
         if t is not None and ev.id not in self.in_flight:
             self._evaluate(t, trigger=ev.time)
 
-    def _tick(self) -> None:
+    def _apply_sweep(self, sw: Sweep) -> None:
+        """Fold one observation sweep in and decide for every container."""
         started = time.perf_counter()
-        self._resync()
-        now = self.clock()
-        running = [t for t in self.tracked.values() if t.state.running]
-        targets = [StatsTarget(t.state.id, t.state.name, t.limits.mem_bytes,
-                               t.limits.cpu_cores, t.limits.pids) for t in running]
-        usages = self.sampler.sweep(targets, now)
-        for t in running:
-            t.usage = usages.get(t.state.id)
+        if sw.summaries is not None:
+            self.metrics.engine_up.set(1)
+            seen = {s.id for s in sw.summaries}
+            for cid in [c for c in self.tracked if c not in seen]:
+                self._forget(cid)
+        for cid, data in sw.inspected.items():
+            if data is None:
+                self._forget(cid)
+            elif cid not in self.in_flight:
+                self._apply_inspect(cid, data)
+        for t in list(self.tracked.values()):
+            t.usage = sw.usages.get(t.state.id) if t.state.running else None
             if t.usage is not None:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
-        self._observe_host(now)
+        self._observe_host(sw)
         self.foresight.poll()
         # Without the engine, what we know of containers is stale: acting on it would only
         # burn budgets on failed restarts. Decide again once the stream is back.
@@ -263,23 +267,19 @@ class Daemon:
                 self._evaluate(t)
         self._export_health()
         self._save_cursor()
-        elapsed = time.perf_counter() - started
+        elapsed = sw.duration_s + time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
 
-    def _observe_host(self, now: float) -> None:
-        if self.docker_root is None:
-            try:
-                self.docker_root = str(self.engine.info().get("DockerRootDir") or "")
-            except engine.EngineUnavailable:
-                self.docker_root = None
-        mem = host.memory()
-        views = [self.foresight.observe_host(Resource.HOST_MEMORY, now, mem.used_bytes,
-                                             mem.total_bytes)]
-        disk = host.disk(self.docker_root) if self.docker_root else None
-        if disk is not None:
+    def _observe_host(self, sw: Sweep) -> None:
+        views = []
+        if sw.memory is not None:
             views.append(self.foresight.observe_host(
-                Resource.HOST_DISK, now, disk.used_bytes, disk.used_bytes + disk.free_bytes))
+                Resource.HOST_MEMORY, sw.at, sw.memory.used_bytes, sw.memory.total_bytes))
+        if sw.disk is not None:
+            views.append(self.foresight.observe_host(
+                Resource.HOST_DISK, sw.at, sw.disk.used_bytes,
+                sw.disk.used_bytes + sw.disk.free_bytes))
         self.host.forecasts = tuple(views)
         self._evaluate(self.host)
 

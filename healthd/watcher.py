@@ -34,7 +34,7 @@ class Watcher:
     def __init__(
         self,
         subscribe: Callable[[int | None], tuple[Any, Any]],
-        out: queue.Queue[Event | str],
+        out: queue.Queue[Any],
         since_ns: int | None,
         max_backoff_s: float = 30.0,
     ) -> None:
