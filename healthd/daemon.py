@@ -66,6 +66,19 @@ class Tracked:
     last_decision: Decision | None = None
     last_recorded: tuple[Any, ...] | None = None
     last_action_at: float | None = None
+    inspected: bool = False  # False for a placeholder made from an event: never decided on
+    epoch: int = 0  # bumped by each lifecycle event; an inspect taken before it is stale
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """An inspect done by a worker thread, handed back to the main loop."""
+
+    cid: str
+    data: dict[str, Any] | None  # None: gone, or (after an action) the engine did not answer
+    epoch: int
+    trigger: float | None
+    after_action: bool = False  # the look after healthd's own restart: ends "in flight"
 
 
 class Daemon:
@@ -84,11 +97,14 @@ class Daemon:
         self.dry_run = cfg.daemon.dry_run
         self.tracked: dict[str, Tracked] = {}
         self.own_ids = engine.own_container_ids()
-        self.queue: queue.Queue[Event | Sweep | str] = queue.Queue()
+        self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
         self._stopping = threading.Event()
         self._lock = threading.Lock()  # guards tracked/in_flight against the HTTP thread
         self.in_flight: dict[str, str] = {}  # container id -> service key
         self.workers = ThreadPoolExecutor(cfg.daemon.action_workers, thread_name_prefix="act")
+        # Inspects run here, never on the main loop: the engine answers one only when it can
+        # take the container's lock, which it holds through a stop or restart.
+        self.inspector = ThreadPoolExecutor(4, thread_name_prefix="inspect")
         self.sampler = Sampler(eng.client, mode=cfg.watch.stats_path,
                                cgroup_root=cfg.watch.cgroup_root,
                                concurrency=cfg.watch.stats_concurrency)
@@ -98,7 +114,7 @@ class Daemon:
         # through the same classifier and decision table (rows predicted_exhaustion.host_*).
         self.host = Tracked(
             state=ContainerState(id="host", name="host", labels=((labels.ENABLE, "true"),)),
-            limits=Limits(None, None, None))
+            limits=Limits(None, None, None), inspected=True)
         cursor = ledger.get_meta(_CURSOR_KEY)
         self.cursor_ns = int(cursor) if cursor else None
         # Deaths before this time happened while healthd was not watching.
@@ -131,6 +147,8 @@ class Daemon:
                 continue
             if isinstance(item, Event):
                 self._on_event(item)
+            elif isinstance(item, Inspected):
+                self._on_inspected(item)
             elif isinstance(item, Sweep):
                 self._apply_sweep(item)
             elif item == RECONNECTED:
@@ -148,6 +166,7 @@ class Daemon:
         """Release everything; called after ``run`` returns."""
         self.watcher.stop()
         self.observer.stop()
+        self.inspector.shutdown(wait=True, cancel_futures=True)
         self.workers.shutdown(wait=True, cancel_futures=True)
         self.foresight.close()
         self._save_cursor()
@@ -157,17 +176,39 @@ class Daemon:
         return self.watcher.connected
 
     # ---- observe ---------------------------------------------------------------------
-    def _refresh(self, cid: str) -> Tracked | None:
-        """Inspect one container into its Tracked record; None when it is gone."""
+    def _request_inspect(self, t: Tracked, trigger: float | None) -> None:
+        self.inspector.submit(self._inspect_job, t.state.id, t.epoch, trigger)
+
+    def _inspect_job(self, cid: str, epoch: int, trigger: float | None) -> None:
         try:
             data = self.engine.inspect(cid)
         except engine.ContainerGone:
-            self._forget(cid)
-            return None
+            data = None
         except engine.EngineUnavailable as exc:
             log.warning("skipping %s this round: %s", cid[:12], exc)
-            return self.tracked.get(cid)
-        return self._apply_inspect(cid, data)
+            return
+        self.queue.put(Inspected(cid, data, epoch, trigger))
+
+    def _fresh(self, cid: str, epoch: int) -> bool:
+        """False when an inspect taken at ``epoch`` predates a newer lifecycle event."""
+        t = self.tracked.get(cid)
+        return t is None or not t.inspected or t.epoch == epoch
+
+    def _on_inspected(self, item: Inspected) -> None:
+        if item.after_action:
+            # Only now, with the post-restart state in hand, may the container be decided
+            # on again: earlier, its stale pre-restart state would ask for a second restart.
+            t = self.tracked.get(item.cid)
+            if t is not None:
+                t.epoch += 1  # inspects requested during the restart are stale
+            if item.data is not None:
+                self._apply_inspect(item.cid, item.data)
+            self.in_flight.pop(item.cid, None)
+        elif item.data is None:
+            self._forget(item.cid)
+        elif item.cid not in self.in_flight and self._fresh(item.cid, item.epoch):
+            t = self._apply_inspect(item.cid, item.data)
+            self._evaluate(t, trigger=item.trigger)
 
     def _apply_inspect(self, cid: str, data: dict[str, Any]) -> Tracked:
         with self._lock:
@@ -183,6 +224,7 @@ class Daemon:
             if t.state.running:
                 t.oom_seen = False
             t.fingerprint = (t.state.status, t.state.health)
+            t.inspected = True
         return t
 
     def _known(self) -> Known:
@@ -191,6 +233,7 @@ class Daemon:
             items = list(self.tracked.values())
         return Known(
             fingerprints={t.state.id: t.fingerprint for t in items},
+            epochs={t.state.id: t.epoch for t in items},
             targets=[StatsTarget(t.state.id, t.state.name, t.limits.mem_bytes,
                                  t.limits.cpu_cores, t.limits.pids)
                      for t in items if t.state.running],
@@ -211,35 +254,37 @@ class Daemon:
             return
         if ev.verb not in _RELEVANT:
             return
-        t = self.tracked.get(ev.id) or self._refresh(ev.id)
-        if t is None:
-            return
+        t = self.tracked.get(ev.id)
+        if t is None:  # new to us: a placeholder keeps the event's memory until inspected
+            t = Tracked(state=ContainerState(id=ev.id, name=ev.name, status="created"),
+                        limits=Limits(None, None, None))
+            with self._lock:
+                self.tracked[ev.id] = t
+        t.epoch += 1
         if ev.verb == "kill":
             t.stopped_on_purpose = True  # docker stop / kill / compose down: leave it be
-            return
-        if ev.verb == "oom":
-            t.oom_seen = True
-            return  # the die that follows carries the decision
-        if ev.verb == "start":
+        elif ev.verb == "oom":
+            t.oom_seen = True  # the die that follows carries the decision
+        elif ev.verb == "start":
             t.stopped_on_purpose = t.oom_seen = False
             # A fresh process is a new regime: the old series (and any alarm it raised)
             # would read its drop to a small footprint as a fall and its regrowth as a leak.
             self.foresight.forget(ev.id, t.state.name)
             t.forecasts = ()
-        if ev.verb == "die" and ev.exit_code is not None:
-            if not t.stopped_on_purpose:
-                t.deaths.append(ev.time)
-            # The event says all a die decision needs; inspecting now would wait on the
-            # engine's container lock while it cleans up. The next sweep inspects.
+        elif ev.verb == "die" and not t.stopped_on_purpose:
+            t.deaths.append(ev.time)
+        if ev.id in self.in_flight or ev.verb in ("kill", "oom"):
+            return
+        if ev.verb == "die" and ev.exit_code is not None and t.inspected:
+            # The event says all a die decision needs. The next sweep inspects.
             t.state = dataclasses.replace(
                 t.state, status="exited", exit_code=ev.exit_code, finished_at=ev.time,
                 oom_killed=t.oom_seen, deaths=tuple(t.deaths),
                 stopped_on_purpose=t.stopped_on_purpose)
             t.fingerprint = ("", None)
-        else:
-            t = self._refresh(ev.id)
-        if t is not None and ev.id not in self.in_flight:
             self._evaluate(t, trigger=ev.time)
+        else:
+            self._request_inspect(t, ev.time)
 
     def _apply_sweep(self, sw: Sweep) -> None:
         """Fold one observation sweep in and decide for every container."""
@@ -247,12 +292,14 @@ class Daemon:
         if sw.summaries is not None:
             self.metrics.engine_up.set(1)
             seen = {s.id for s in sw.summaries}
-            for cid in [c for c in self.tracked if c not in seen]:
-                self._forget(cid)
-        for cid, data in sw.inspected.items():
+            # Forget what the list no longer shows, unless an event about it came since.
+            for cid, t in list(self.tracked.items()):
+                if cid not in seen and sw.epochs.get(cid) == t.epoch:
+                    self._forget(cid)
+        for cid, (data, epoch) in sw.inspected.items():
             if data is None:
                 self._forget(cid)
-            elif cid not in self.in_flight:
+            elif cid not in self.in_flight and self._fresh(cid, epoch):
                 self._apply_inspect(cid, data)
         for t in list(self.tracked.values()):
             t.usage = sw.usages.get(t.state.id) if t.state.running else None
@@ -296,6 +343,8 @@ class Daemon:
 
     # ---- decide and act --------------------------------------------------------------
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
+        if not t.inspected:
+            return  # a placeholder knows no labels or restart policy: wait for its inspect
         now = self.clock()
         state = t.state
         t.assessment, cls = classify.assess(state, t.usage, t.forecasts, now,
@@ -356,7 +405,12 @@ class Daemon:
             log.info("restarted %s", d.target_name)
         finally:
             t.last_action_at = self.clock()
-            self.in_flight.pop(d.target_id, None)
+            data: dict[str, Any] | None = None
+            try:
+                data = self.engine.inspect(d.target_id)
+            except engine.EngineError as exc:
+                log.info("cannot look at %s after the restart: %s", d.target_name, exc)
+            self.queue.put(Inspected(d.target_id, data, 0, None, after_action=True))
 
     # ---- status ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -42,6 +42,10 @@ class ActionFailed(EngineError):
         self.retryable = retryable
 
 
+# The container events healthd acts on. Filtering at the engine keeps the healthchecks'
+# exec_create/exec_start/exec_die (three per check per container) off the wire.
+EVENTS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
+
 _CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
 
 
@@ -114,7 +118,8 @@ class Engine:
         if since_ns:
             since = f"{since_ns // 1_000_000_000}.{since_ns % 1_000_000_000:09d}"
         try:
-            stream = self.api.events(since=since, filters={"type": ["container"]}, decode=True)
+            stream = self.api.events(since=since, decode=True,
+                                     filters={"type": ["container"], "event": list(EVENTS)})
         except (*_CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"subscribing to events: {exc}") from exc
 

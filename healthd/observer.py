@@ -32,8 +32,10 @@ class Sweep:
 
     at: float
     summaries: list[Summary] | None  # None when the engine could not be listed
-    inspected: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: gone
+    # id -> (inspect JSON or None when gone, the daemon's epoch of it when the sweep began)
+    inspected: dict[str, tuple[dict[str, Any] | None, int]] = field(default_factory=dict)
     usages: dict[str, Usage] = field(default_factory=dict)
+    epochs: dict[str, int] = field(default_factory=dict)  # the daemon's, when the sweep began
     memory: host.HostMemory | None = None
     disk: host.DiskUsage | None = None
     duration_s: float = 0.0
@@ -44,6 +46,7 @@ class Known:
     """What the daemon knows of the containers, as the observer needs it to plan a sweep."""
 
     fingerprints: dict[str, tuple[str, str | None]]
+    epochs: dict[str, int]
     targets: list[StatsTarget]
 
 
@@ -100,18 +103,20 @@ class Observer:
         except engine.EngineUnavailable as exc:
             log.warning("cannot list containers: %s", exc)
             summaries = None
-        inspected: dict[str, dict[str, Any] | None] = {}
+        inspected: dict[str, tuple[dict[str, Any] | None, int]] = {}
         for s in summaries or []:
             if known.fingerprints.get(s.id) == s.fingerprint:
                 continue
+            epoch = known.epochs.get(s.id, 0)
             try:
-                inspected[s.id] = self.engine.inspect(s.id)
+                inspected[s.id] = (self.engine.inspect(s.id), epoch)
             except engine.ContainerGone:
-                inspected[s.id] = None
+                inspected[s.id] = (None, epoch)
             except engine.EngineUnavailable as exc:
                 log.warning("skipping %s this round: %s", s.id[:12], exc)
         usages = self.sampler.sweep(known.targets, now)
         return Sweep(at=now, summaries=summaries, inspected=inspected, usages=usages,
+                     epochs=known.epochs,
                      memory=host.memory(), disk=self._disk(),
                      duration_s=time.perf_counter() - started)
 
