@@ -1,0 +1,66 @@
+"""The command line as an operator types it (click's runner, in process; no engine)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from healthd.cli import main
+from healthd.ledger import Ledger
+from healthd.model import Action, Decision, Outcome
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_check_config_accepts_the_documented_example() -> None:
+    result = CliRunner().invoke(main, ["check-config", str(REPO / "config.toml")])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith(": ok")
+
+
+def test_check_config_names_each_bad_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[guards]\ncooldown_s = -1\n[forecast]\nhorizon_s = "soon"\n')
+    result = CliRunner().invoke(main, ["check-config", str(bad)])
+    assert result.exit_code == 2
+    assert "guards.cooldown_s" in result.output and "forecast.horizon_s" in result.output
+
+
+def test_replay_prints_one_json_object_per_row(tmp_path: Path) -> None:
+    csv = tmp_path / "mem.csv"
+    csv.write_text("timestamp,value\n" + "".join(f"{1_700_000_000 + 5 * i},{100 + i}\n"
+                                                for i in range(50)))
+    result = CliRunner().invoke(main, ["replay", str(csv), "--limit", "1000"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(rows) == 50
+    assert set(rows[0]) == {"t", "value", "eta_s", "lower_s", "upper_s", "alarm"}
+
+
+def test_history_reads_the_ledger_while_the_daemon_is_down(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    led = Ledger(str(path))
+    led.record(Decision(Action.RESTART, "cid", "api", "crashed.critical",
+                        evidence=("exited with code 3",), at=1000.0), Outcome.SUCCEEDED)
+    led.close()
+    result = CliRunner().invoke(main, ["history", "--state", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "restart api: rule crashed.critical; exited with code 3" in result.output
+    as_json = json.loads(CliRunner().invoke(main, ["history", "--state", str(path),
+                                                   "--json"]).output)
+    assert as_json[0]["outcome"] == "succeeded"
+
+
+def test_history_without_a_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["history", "--state", str(tmp_path / "none.db")])
+    assert result.exit_code == 1
+    assert "no state file" in result.output
+
+
+def test_status_without_a_daemon_is_a_clear_error() -> None:
+    # Port 9 (discard) on loopback: nothing of ours listens there.
+    result = CliRunner().invoke(main, ["status", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert "cannot reach healthd" in result.output
