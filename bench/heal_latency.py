@@ -35,8 +35,10 @@ sys.path.insert(0, str(ROOT))
 from tests.engine import Engine, wait_for  # noqa: E402
 from tests.integration.healthd_proc import Healthd  # noqa: E402
 
-HEALTHY_UNTIL_BROKEN = ("--health-cmd", "test ! -e /broken", "--health-interval", "1s",
-                        "--health-retries", "1", "--label", "healthd.stop.timeout=0")
+# /run is a tmpfs, new at every start: a restart really heals the "broken" container.
+HEALTHY_UNTIL_BROKEN = ("--health-cmd", "test ! -e /run/broken", "--health-interval", "1s",
+                        "--health-retries", "1", "--label", "healthd.stop.timeout=0",
+                        "--tmpfs", "/run")
 BENCH_CFG = {
     "daemon": {"log_level": "debug", "log_format": "json"},
     "guards": {"global_actions_per_minute": 10000, "cooldown_s": 0.0, "budget_restarts": 1000},
@@ -76,12 +78,12 @@ class EventLog:
 
 
 def sends(h: Healthd) -> dict[str, float]:
-    """Container id -> healthd's wall time of its last 'sending restart' log record."""
+    """Container id -> healthd's wall time of its first 'sending restart' log record."""
     out: dict[str, float] = {}
     for line in h.log_path.read_text(errors="replace").splitlines():
         if '"sending restart' in line:
             rec = json.loads(line)
-            out[rec["msg"].split()[2]] = float(rec["t"])
+            out.setdefault(rec["msg"].split()[2], float(rec["t"]))
     return out
 
 
@@ -95,12 +97,14 @@ def run_once(engine: Engine, h: Healthd, n: int, run: int) -> list[tuple[str, fl
                          == "healthy" for c in ids), 60, what="all healthy")
     events = EventLog(engine)
     start_ns = time.time_ns()
+    # One failure at a time, as failures usually come: this measures healthd's reaction, not
+    # the queue of a burst (restarts of a burst run action_workers at a time).
     for i, cid in enumerate(ids):
         if i % 2 == 0:
-            engine.cli("exec", cid, "touch", "/broken")
+            engine.cli("exec", cid, "touch", "/run/broken")
         else:
             os.kill(engine.client.api.inspect_container(cid)["State"]["Pid"], signal.SIGKILL)
-    wait_for(lambda: all(c in sends(h) for c in ids), 120, what="all restarts sent")
+        wait_for(lambda c=cid: c in sends(h), 60, what="the restart sent")
     got = sends(h)
     wait_for(lambda: all(events.first(c, ("kill", "start"), start_ns) for c in ids), 60,
              what="the restarts' engine events")
