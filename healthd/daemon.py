@@ -118,8 +118,10 @@ class Daemon:
         cursor = ledger.get_meta(_CURSOR_KEY)
         self.cursor_ns = int(cursor) if cursor else None
         # Deaths before this time happened while healthd was not watching.
+        # A minute of overlap before the cursor: a death handled just before a kill may
+        # not have been acted on yet, and one that was is running again, so not "crashed".
         self.watch_since = (
-            max(self.cursor_ns / 1e9, self.started_at - _MAX_LOOKBACK_S)
+            max(self.cursor_ns / 1e9 - 60.0, self.started_at - _MAX_LOOKBACK_S)
             if self.cursor_ns else self.started_at
         )
         self.watcher = Watcher(eng.events, self.queue,
@@ -247,6 +249,7 @@ class Daemon:
 
     def _on_event(self, ev: Event) -> None:
         now = self.clock()
+        self.cursor_ns = ev.time_ns
         self.metrics.events.labels(ev.verb).inc()
         self.metrics.event_lag.set(max(0.0, now - ev.time))
         if ev.verb == "destroy":
@@ -338,8 +341,10 @@ class Daemon:
             self.metrics.containers.labels(h.value).set(n)
 
     def _save_cursor(self) -> None:
-        if self.watcher.cursor_ns:
-            self.ledger.set_meta(_CURSOR_KEY, str(self.watcher.cursor_ns))
+        # The last event *handled*, not the watcher's last one read: events still queued
+        # when healthd is killed must be replayed on the next start.
+        if self.cursor_ns:
+            self.ledger.set_meta(_CURSOR_KEY, str(self.cursor_ns))
 
     # ---- decide and act --------------------------------------------------------------
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
