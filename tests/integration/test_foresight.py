@@ -3,6 +3,8 @@ one sitting at steady high memory is left alone."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +42,17 @@ def test_leaking_container_is_restarted_before_the_oom_killer(
     steady = containers.run("should-not-restart-steady-high", "sh", "-c", STEADY, opts=LIMITS)
     leak = containers.run("should-restart-before-oom", "sh", "-c", LEAK, opts=LIMITS)
     name = engine.client.api.inspect_container(leak)["Name"].lstrip("/")
+
+    def shown_forecast() -> str | None:
+        out = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", healthd.url],
+                             capture_output=True, text=True, check=True).stdout
+        line = next((ln for ln in out.splitlines() if ln.startswith(name)), "")
+        return line if "memory full in" in line else None
+
+    # Before acting, healthd shows what it foresees, in status and in /metrics.
+    wait_for(shown_forecast, 60, what=f"the forecast in healthd status\n{healthd.log()}")
+    assert f'healthd_forecast_exhaustion_seconds{{container="{name}",resource="memory"}}' \
+        in healthd.get("/metrics").decode()
     rows = wait_for(lambda: healthd.restarts(name), 90, what=f"a pre-emptive restart\n"
                     f"{healthd.log()}")
     assert rows[0]["rule"] == "predicted_exhaustion.memory.critical", rows[0]
