@@ -69,3 +69,28 @@ def test_leaking_container_is_restarted_before_the_oom_killer(
     row = next(c for c in snap["containers"] if c["name"] == steady_name)
     assert row["health"] == "healthy"
     assert any(f["resource"] == "memory" for f in row["forecasts"])
+
+
+def test_replicas_of_one_service_are_restarted_one_at_a_time(
+    engine: Engine, containers: Containers, healthd: Healthd
+) -> None:
+    # Two replicas leaking in step. PID 1 ignores SIGTERM, so each restart takes the full
+    # 3 s stop timeout: while one replica restarts, the other must wait its turn.
+    service = ("--label", "com.docker.compose.project=shop",
+               "--label", "com.docker.compose.service=web",
+               "--label", "healthd.stop.timeout=3")
+    opts = (*LIMITS[:-2], *service)
+    ids = [containers.run("should-restart-in-turn", "sh", "-c", LEAK, opts=opts)
+           for _ in range(2)]
+    names = [engine.client.api.inspect_container(c)["Name"].lstrip("/") for c in ids]
+
+    def both_done() -> bool:
+        return all(any(r["outcome"] == "succeeded" for r in healthd.restarts(n)) for n in names)
+
+    wait_for(both_done, 120, what=f"both replicas restarted\n{healthd.log()}")
+    first, second = sorted((healthd.restarts(n)[0] for n in names), key=lambda r: r["at"])
+    assert second["at"] >= first["completed_at"], (first, second)
+    held = [r["suppressed_by"] for r in healthd.rows(second["container"]) if r["suppressed_by"]]
+    assert any(h.startswith("one-at-a-time") for h in held), held
+    for c in ids:
+        assert engine.client.api.inspect_container(c)["State"]["OOMKilled"] is False
