@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from healthd import cgroupfs, stats  # noqa: E402
 from healthd.sampler import Sampler, StatsTarget  # noqa: E402
-from tests.engine import Engine, running_engine  # noqa: E402
+from tests.engine import Engine, healthd_engine, running_engine  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "stats_sweep.md"
 
@@ -118,12 +118,12 @@ def main() -> None:
             print(f"{n} containers running ({time.perf_counter() - t0:.1f} s to start)",
                   flush=True)  # fmt: skip
             targets = targets_of(engine, ids)
-            cg = Sampler(engine.client, mode="cgroup")
+            cg = Sampler(healthd_engine(engine), mode="cgroup")
             t_cg = timed_sweeps(cg, targets, args.sweeps)
             t_raw = raw_reads(targets, args.sweeps)
             t_api = []
             for conc in concurrencies:
-                api = Sampler(engine.client, mode="api", concurrency=conc)
+                api = Sampler(healthd_engine(engine), mode="api", concurrency=conc)
                 try:
                     t_api.append(timed_sweeps(api, targets, args.sweeps))
                 finally:

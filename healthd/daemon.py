@@ -105,7 +105,7 @@ class Daemon:
         # Inspects run here, never on the main loop: the engine answers one only when it can
         # take the container's lock, which it holds through a stop or restart.
         self.inspector = ThreadPoolExecutor(4, thread_name_prefix="inspect")
-        self.sampler = Sampler(eng.client, mode=cfg.watch.stats_path,
+        self.sampler = Sampler(eng, mode=cfg.watch.stats_path,
                                cgroup_root=cfg.watch.cgroup_root,
                                concurrency=cfg.watch.stats_concurrency)
         self.foresight = Foresight(cfg.forecast, metrics)

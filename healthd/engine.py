@@ -63,6 +63,7 @@ class Engine:
         except docker.errors.DockerException as exc:
             raise EngineUnavailable(f"cannot reach the Docker engine at {docker_host}: {exc}") \
                 from exc
+        self._one_shot = True
 
     @property
     def api(self) -> Any:
@@ -99,6 +100,32 @@ class Engine:
             raise ContainerGone(cid) from exc
         except (*_CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"inspecting {cid[:12]}: {exc}") from exc
+
+    def stats(self, cid: str) -> dict[str, Any]:
+        """One stats API body: one-shot where the engine has it (API >= 1.41)."""
+        try:
+            if self._one_shot:
+                try:
+                    return dict(self.api.stats(cid, stream=False, one_shot=True))
+                except docker.errors.InvalidVersion:
+                    # Older engines lack one-shot and answer after two collector cycles.
+                    self._one_shot = False
+            return dict(self.api.stats(cid, stream=False))
+        except docker.errors.NotFound as exc:
+            raise ContainerGone(cid) from exc
+        except (*_CONN_ERRORS, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(f"stats of {cid[:12]}: {exc}") from exc
+
+    def first_running(self) -> tuple[str, str] | None:
+        """(id, cgroup parent) of one running container, to probe the cgroup layout."""
+        try:
+            rows = self.api.containers(limit=1)
+        except (*_CONN_ERRORS, docker.errors.DockerException) as exc:
+            raise EngineUnavailable(f"listing containers: {exc}") from exc
+        if not rows:
+            return None
+        parent = (rows[0].get("HostConfig") or {}).get("CgroupParent", "") or ""
+        return str(rows[0]["Id"]), str(parent)
 
     def restart(self, cid: str, stop_timeout_s: int) -> None:
         """Restart a container: stop (SIGTERM, then SIGKILL after the timeout) and start."""

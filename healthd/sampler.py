@@ -2,8 +2,9 @@
 
 Owns: choosing the sampling path (``"cgroup"`` or ``"api"``), one sweep over the targets, and
 the previous CPU counters per container that turn two samples into a CPU rate.
-Must never: create docker clients (one is passed in), raise out of `Sampler.sweep` for a
-single container's trouble, or keep state for containers no longer targeted.
+Must never: talk to docker-py (the `healthd.engine.Engine` passed in does), raise out of
+`Sampler.sweep` for a single container's trouble, or keep state for containers no longer
+targeted.
 
 The cgroup path reads six small files per container (see `healthd.cgroupfs`); the API path
 sends one one-shot ``/stats`` request per container through a bounded thread pool. Both yield
@@ -20,10 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import docker
-import requests
-
-from healthd import cgroupfs, stats
+from healthd import cgroupfs, engine, stats
 from healthd.model import Usage
 
 log = logging.getLogger(__name__)
@@ -54,20 +52,20 @@ class StatsTarget:
 class Sampler:
     """Samples containers' resource usage; keeps the last CPU reading per container.
 
-    client: a ``docker.DockerClient`` or its low-level ``APIClient`` (used by the API path, and
-      once at construction by ``mode="auto"`` to probe a running container).
+    eng: the `healthd.engine.Engine` (used by the API path, and once at construction by
+      ``mode="auto"`` to probe a running container); its errors are already healthd's own.
     mode: "auto" (cgroup files when readable and a container resolves, else API), "cgroup" or
       "api". The chosen path is in `path`; auto may fall back to "api" once, on the first sweep,
       when no running container existed to probe at construction.
-    concurrency: concurrent API requests (docker-py pools 10 connections per client: more
-      workers than that only queue).
+    concurrency: concurrent API requests (size the engine client's connection pool to match:
+      more workers than connections only queue).
     host_cpus: cores the host offers, the CPU fraction's denominator without a quota.
     clock: epoch-seconds clock stamped on cgroup readings (their CPU rate's time base).
     """
 
     def __init__(
         self,
-        client: Any,
+        eng: Any,
         *,
         mode: str = "auto",
         concurrency: int = 8,
@@ -79,14 +77,13 @@ class Sampler:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be >= 1, not {concurrency}")
-        self.api: Any = getattr(client, "api", client)
+        self.engine: Any = eng
         self.host_cpus = host_cpus or os.cpu_count() or 1
         self.clock = clock
         self.concurrency = concurrency
         self._reader = cgroupfs.Reader(cgroup_root)
         self._prev: dict[str, stats.Counters] = {}
         self._pool: ThreadPoolExecutor | None = None
-        self._one_shot = True  # cleared for engines older than API 1.41
         self._verify_on_first_sweep = False
         self.path = mode if mode != "auto" else self._choose(cgroup_root)
 
@@ -96,15 +93,14 @@ class Sampler:
             log.info("sampler: cgroup fs not readable under %s, using the stats API", root)
             return "api"
         try:
-            running = self.api.containers(limit=1)
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+            running = self.engine.first_running()
+        except engine.EngineUnavailable as exc:
             log.info("sampler: cannot list containers to probe cgroups (%s)", exc)
-            running = []
-        if not running:
+            running = None
+        if running is None:
             self._verify_on_first_sweep = True
             return "cgroup"
-        cid = running[0]["Id"]
-        parent = (running[0].get("HostConfig") or {}).get("CgroupParent", "") or ""
+        cid, parent = running
         if self._resolves(cid, parent):
             return "cgroup"
         log.info("sampler: container %s has no cgroup under %s, using the API", cid[:12], root)
@@ -182,12 +178,11 @@ class Sampler:
     def _fetch_one(self, target: StatsTarget) -> stats.Counters | None:
         """One container's counters from the API, or None (logged) when it cannot be had."""
         try:
-            body = self._request(target.id)
-            counters = stats.parse_api(body)
-        except docker.errors.NotFound:
+            counters = stats.parse_api(self.engine.stats(target.id))
+        except engine.ContainerGone:
             log.debug("sampler: skip %s, container gone", target.name)
             return None
-        except (docker.errors.DockerException, requests.RequestException) as exc:
+        except engine.EngineUnavailable as exc:
             log.warning("sampler: skip %s, stats request failed: %s", target.name, exc)
             return None
         except stats.StatsError as exc:
@@ -198,16 +193,6 @@ class Sampler:
             log.debug("sampler: skip %s, not running (no reading)", target.name)
             return None
         return counters
-
-    def _request(self, container_id: str) -> object:
-        if self._one_shot:
-            try:
-                return self.api.stats(container_id, stream=False, one_shot=True)
-            except docker.errors.InvalidVersion:
-                # Engines before API 1.41 lack one-shot; they answer after two cycles (~1 s).
-                log.info("sampler: engine API < 1.41, stats requests without one-shot")
-                self._one_shot = False
-        return self.api.stats(container_id, stream=False)
 
     def close(self) -> None:
         """Stop the API worker threads; a later API sweep starts them again."""

@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import docker
 import pytest
@@ -317,6 +317,18 @@ class Engine:
         except OSError:
             return "(no dockerd log)"
         return "--- dockerd log tail ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def healthd_engine(eng: Engine) -> Any:
+    """healthd's own `healthd.engine.Engine` bound to ``eng``, made once and closed with it."""
+    from healthd import engine as healthd_engine_mod
+
+    made = getattr(eng, "_healthd_engine", None)
+    if made is None:
+        made = healthd_engine_mod.Engine(eng.docker_host, pool_size=80)
+        eng._healthd_engine = made  # type: ignore[attr-defined]
+        atexit.register(made.close)
+    return made
 
 
 class Containers:

@@ -16,7 +16,7 @@ import pytest
 from healthd import cgroupfs, stats
 from healthd.model import Usage
 from healthd.sampler import Sampler, StatsTarget
-from tests.engine import Containers, Engine, wait_for
+from tests.engine import Containers, Engine, healthd_engine, wait_for
 
 pytestmark = pytest.mark.engine
 
@@ -91,8 +91,8 @@ def test_cgroup_and_api_paths_agree_with_each_other_and_docker_stats(
     engine: Engine, workload: dict[str, StatsTarget]
 ) -> None:
     targets = list(workload.values())
-    by_cgroup = Sampler(engine.client, mode="cgroup")
-    by_api = Sampler(engine.client, mode="api")
+    by_cgroup = Sampler(healthd_engine(engine), mode="cgroup")
+    by_api = Sampler(healthd_engine(engine), mode="api")
     try:
         first_c = by_cgroup.sweep(targets, now=1.0)
         first_a = by_api.sweep(targets, now=1.0)
@@ -151,7 +151,7 @@ def test_container_removed_after_listing_is_skipped(
     exited = target_of(engine, containers.run("should-be-skipped-exited", "true"))
     wait_for(lambda: engine.client.api.inspect_container(exited.id)["State"]["Status"] == "exited",
              10, what="the short container to exit")  # fmt: skip
-    sampler = Sampler(engine.client, mode=mode)
+    sampler = Sampler(healthd_engine(engine), mode=mode)
     try:
         sampler.sweep([alive, gone], now=1.0)  # caches gone's cgroup dir / CPU history
         engine.client.api.remove_container(gone.id, force=True)
@@ -166,10 +166,10 @@ def test_auto_mode_prefers_cgroup_files_and_falls_back_to_api(
     engine: Engine, containers: Containers, tmp_path: Path
 ) -> None:
     containers.run("keeps-one-running", "sleep", "1000")
-    assert Sampler(engine.client).path == "cgroup"
-    no_cgroups = Sampler(engine.client, cgroup_root=str(tmp_path))
+    assert Sampler(healthd_engine(engine)).path == "cgroup"
+    no_cgroups = Sampler(healthd_engine(engine), cgroup_root=str(tmp_path))
     assert no_cgroups.path == "api"
     # Readable but foreign layout: the running container does not resolve there.
     (tmp_path / "memory").mkdir()
     (tmp_path / "memory" / "memory.usage_in_bytes").write_text("0\n")
-    assert Sampler(engine.client, cgroup_root=str(tmp_path)).path == "api"
+    assert Sampler(healthd_engine(engine), cgroup_root=str(tmp_path)).path == "api"
