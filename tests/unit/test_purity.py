@@ -74,3 +74,17 @@ def test_the_checker_catches_forbidden_imports(source: str, want: list[str]) -> 
 def test_the_checker_sees_healthd_submodules() -> None:
     names = imported_modules("from healthd import engine\nfrom . import ledger\n")
     assert "healthd.engine" in names and ".ledger" in names
+
+
+# The shell has one owner per kind of I/O (STYLE.md): one docker-py user, one SQLite
+# user, one HTTP server.
+OWNERS = {"docker": "engine", "requests": "engine", "sqlite3": "ledger", "http": "server"}
+
+
+@pytest.mark.parametrize("library", sorted(OWNERS), ids=sorted(OWNERS))
+def test_only_its_owner_module_imports_an_io_library(library: str) -> None:
+    users = sorted(
+        p.stem for p in PACKAGE.glob("*.py")
+        if any(m.split(".")[0] == library for m in imported_modules(p.read_text()))
+    )
+    assert users == [OWNERS[library]], users
