@@ -159,3 +159,21 @@ def test_healthd_never_acts_on_its_own_container(
     assert rows[0]["suppressed_by"].startswith("self"), rows[0]
     h.wait_sweeps(3)
     assert h.restarts(name) == []
+
+
+def test_oom_killed_container_is_restarted_as_oom_killed(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    # PID 1 reads 60 MB into a shell variable under a 32 MiB limit: the kernel OOM-kills
+    # it within a second, far too fast for any forecast. Once restarted, it behaves.
+    oom_once = ('if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; '
+                'x=$(head -c 60000000 /dev/zero | tr "\\0" a); sleep 1000')
+    cid = containers.run("should-restart-after-oom", "sh", "-c", oom_once,
+                         opts=("--memory", "32m", "--memory-swap", "32m"))
+    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
+                    what=f"a restart after the OOM kill\n{h.log()}")
+    assert rows[0]["rule"] == "oom_killed.critical", rows[0]
+    assert "OOM-killed" in rows[0]["explanation"]
+    wait_for(lambda: state(engine, name)["Running"], 10, what="running again")
