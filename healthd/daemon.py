@@ -65,7 +65,6 @@ class Tracked:
     assessment: Assessment = field(default_factory=lambda: Assessment(Health.UNKNOWN))
     last_decision: Decision | None = None
     last_recorded: tuple[Any, ...] | None = None
-    last_action_at: float | None = None
     inspected: bool = False  # False for a placeholder made from an event: never decided on
     epoch: int = 0  # bumped by each lifecycle event; an inspect taken before it is stale
 
@@ -375,7 +374,6 @@ class Daemon:
             log.warning("ALERT %s", d.explain())
             self.ledger.record(d, Outcome.SUCCEEDED)
             self.metrics.actions.labels("alert", "succeeded").inc()
-            t.last_action_at = now
         else:
             # A held decision repeats every tick; record it only when what holds it changes.
             key = (d.action, d.rule, held)
@@ -393,9 +391,9 @@ class Daemon:
         log.warning("%s", d.explain())
         if trigger is not None:
             self.metrics.latency.labels("restart").observe(max(0.0, self.clock() - trigger))
-        self.workers.submit(self._restart, t, d, row)
+        self.workers.submit(self._restart, d, row)
 
-    def _restart(self, t: Tracked, d: Decision, row: int) -> None:
+    def _restart(self, d: Decision, row: int) -> None:
         log.debug("sending restart %s %s", d.target_id, d.target_name)
         try:
             self.engine.restart(d.target_id, d.stop_timeout_s)
@@ -409,7 +407,6 @@ class Daemon:
             self.metrics.actions.labels("restart", "succeeded").inc()
             log.info("restarted %s", d.target_name)
         finally:
-            t.last_action_at = self.clock()
             data: dict[str, Any] | None = None
             try:
                 data = self.engine.inspect(d.target_id)

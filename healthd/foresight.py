@@ -83,7 +83,6 @@ class Foresight:
         self.settings = settings
         self.metrics = metrics
         self.trackers: dict[tuple[str, Resource], Tracker] = {}
-        self.names: dict[str, str] = {}
         self.host: dict[Resource, ForecastView] = {}
         self.pool = refit.RefitPool()
 
@@ -100,7 +99,6 @@ class Foresight:
 
     def observe(self, cid: str, name: str, usage: Usage) -> tuple[ForecastView, ...]:
         """Feed one container sample; returns a view per limited resource."""
-        self.names[cid] = name
         views = tuple(self._track(cid, res, usage.t, v, lim) for res, v, lim in _series(usage))
         for v in views:
             eta = v.eta_s if v.eta_s is not None else float("inf")
@@ -135,7 +133,6 @@ class Foresight:
                         g.remove(name, res.value)
                     except KeyError:
                         pass  # the series never made it to /metrics
-        self.names.pop(cid, None)
 
     def host_rows(self) -> list[dict[str, Any]]:
         """Host forecasts for the status snapshot."""

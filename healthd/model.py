@@ -8,7 +8,7 @@ or hold mutable state. Times are epoch seconds as floats, passed in as values.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class Health(str, enum.Enum):
@@ -182,7 +182,7 @@ class Decision:
     suppressed_by: str | None = None  # guard name and reason when the action was held back
     at: float = 0.0
     stop_timeout_s: int = 10
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def acts(self) -> bool:
