@@ -337,6 +337,7 @@ class Containers:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.names: list[str] = []
+        self._by_id: dict[str, str] = {}
 
     def name(self, hint: str = "c") -> str:
         """A fresh unique name (``<hint>-<n>``), removed with the others after the test."""
@@ -354,7 +355,13 @@ class Containers:
         done = self.engine.cli(
             "run", "-d", "--network", "none", "--name", name, *opts, self.engine.image, *command
         )
-        return done.stdout.strip()
+        cid = done.stdout.strip()
+        self._by_id[cid] = name
+        return cid
+
+    def name_of(self, cid: str) -> str:
+        """The name `run` gave the container with id ``cid``."""
+        return self._by_id[cid]
 
     def remove_all(self) -> None:
         """Force-remove this test's containers; already-gone ones are fine."""

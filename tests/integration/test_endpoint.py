@@ -48,7 +48,7 @@ def test_metrics_pass_promtool_and_count_what_healthd_sees(
 
 def test_status_cli_shows_one_row_per_container(running: Healthd, containers: Containers) -> None:
     cid = containers.run("should-show-in-status", "sleep", "1000")
-    name = running.engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     wait_for(lambda: any(c["name"] == name for c in running.status()["containers"]), 30,
              what="the container in /status")
     out = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", running.url],

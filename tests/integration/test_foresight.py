@@ -41,7 +41,7 @@ def test_leaking_container_is_restarted_before_the_oom_killer(
 ) -> None:
     steady = containers.run("should-not-restart-steady-high", "sh", "-c", STEADY, opts=LIMITS)
     leak = containers.run("should-restart-before-oom", "sh", "-c", LEAK, opts=LIMITS)
-    name = engine.client.api.inspect_container(leak)["Name"].lstrip("/")
+    name = containers.name_of(leak)
 
     def shown_forecast() -> str | None:
         out = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", healthd.url],
@@ -63,7 +63,7 @@ def test_leaking_container_is_restarted_before_the_oom_killer(
     wait_for(lambda: healthd.restarts(name)[0]["outcome"] == "succeeded", 30, what="restarted")
     assert engine.client.api.inspect_container(leak)["State"]["OOMKilled"] is False
     assert engine.client.api.inspect_container(leak)["State"]["Running"] is True
-    steady_name = engine.client.api.inspect_container(steady)["Name"].lstrip("/")
+    steady_name = containers.name_of(steady)
     assert healthd.rows(steady_name) == []
     snap = healthd.status()
     row = next(c for c in snap["containers"] if c["name"] == steady_name)
@@ -82,7 +82,7 @@ def test_replicas_of_one_service_are_restarted_one_at_a_time(
     opts = (*LIMITS[:-2], *service)
     ids = [containers.run("should-restart-in-turn", "sh", "-c", LEAK, opts=opts)
            for _ in range(2)]
-    names = [engine.client.api.inspect_container(c)["Name"].lstrip("/") for c in ids]
+    names = [containers.name_of(c) for c in ids]
 
     def both_done() -> bool:
         return all(any(r["outcome"] == "succeeded" for r in healthd.restarts(n)) for n in names)

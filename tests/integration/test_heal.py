@@ -49,7 +49,7 @@ def test_unhealthy_container_is_restarted_and_recovers(
     h = start(engine, tmp_path, healthd)
     cid = containers.run("should-restart-unhealthy", "sh", "-c", UNHEALTHY_ONCE,
                          opts=(*HEALTHCHECK, "--label", "healthd.stop.timeout=1"))
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
                     what=f"a successful restart\n{h.log()}")
     assert rows[0]["rule"] == "unhealthy.critical"
@@ -65,7 +65,7 @@ def test_container_that_exits_non_zero_is_restarted(
 ) -> None:
     h = start(engine, tmp_path, healthd)
     cid = containers.run("should-restart-crashed", "sh", "-c", CRASH_ONCE)
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
                     what=f"a successful restart\n{h.log()}")
     assert rows[0]["rule"] == "crashed.critical"
@@ -82,7 +82,7 @@ def test_crash_loop_hits_the_budget_then_alerts_and_is_left_alone(
     cfg = {"guards": {"budget_restarts": 2, "cooldown_s": 0.0, "backoff_base_s": 0.2}}
     h = start(engine, tmp_path, healthd, cfg=cfg)
     cid = containers.run("should-restart-twice-then-alert", "sh", "-c", "sleep 0.3; exit 1")
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     alert = wait_for(lambda: [r for r in h.rows(name) if r["action"] == "alert"], 60,
                      what=f"the budget alert\n{h.log()}")
     assert alert[0]["rule"] == "crashed.critical.budget_exhausted"
@@ -103,7 +103,7 @@ def test_opted_out_container_is_never_touched(
     h = start(engine, tmp_path, healthd)
     cid = containers.run("should-not-restart-opted-out", "sh", "-c", "sleep 0.3; exit 1",
                          opts=("--label", label))
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: h.rows(name), 30, what=f"the held decision\n{h.log()}")
     assert rows[0]["suppressed_by"].startswith("opted-out")
     h.wait_sweeps(3)
@@ -117,7 +117,7 @@ def test_container_stopped_on_purpose_is_left_alone(
     h = start(engine, tmp_path, healthd)
     cid = containers.run("should-not-restart-stopped", "sleep", "1000")
     engine.cli("stop", "-t", "1", cid)
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     assert state(engine, name)["ExitCode"] != 0  # sleep ignores SIGTERM: killed, exit 137
     h.wait_sweeps(3)
     assert h.restarts(name) == []
@@ -129,7 +129,7 @@ def test_dry_run_records_the_decision_and_touches_nothing(
 ) -> None:
     h = start(engine, tmp_path, healthd, args=("--dry-run",))
     cid = containers.run("should-not-restart-dry-run", "sh", "-c", "sleep 0.3; exit 1")
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: h.rows(name), 30, what=f"the dry-run decision\n{h.log()}")
     assert rows[0]["action"] == "restart"
     assert rows[0]["suppressed_by"].startswith("dry-run")
@@ -154,7 +154,7 @@ def test_healthd_never_acts_on_its_own_container(
     h = Healthd(engine, tmp_path, join_cgroup=str(procs))
     healthd.append(h)
     h.start()
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: h.rows(name), 30, what=f"the held decision\n{h.log()}")
     assert rows[0]["suppressed_by"].startswith("self"), rows[0]
     h.wait_sweeps(3)
@@ -171,7 +171,7 @@ def test_oom_killed_container_is_restarted_as_oom_killed(
                 'x=$(head -c 60000000 /dev/zero | tr "\\0" a); sleep 1000')
     cid = containers.run("should-restart-after-oom", "sh", "-c", oom_once,
                          opts=("--memory", "32m", "--memory-swap", "32m"))
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 30,
                     what=f"a restart after the OOM kill\n{h.log()}")
     assert rows[0]["rule"] == "oom_killed.critical", rows[0]

@@ -34,7 +34,7 @@ def test_events_stream_reconnects_after_engine_restart_and_heals_what_broke_mean
     # Break a container right away, before healthd is back on the stream.
     cid = containers.run("should-restart-after-outage", "sh", "-c",
                          "if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; exit 4")
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 60,
                     what=f"restart after the outage\n{h.log()}")
     assert rows[0]["rule"] == "crashed.critical"
@@ -56,7 +56,7 @@ def test_sigkill_mid_action_keeps_history_and_does_not_repeat_the_action(
         "if [ -e /ran ]; then touch /ok; fi; touch /ran; exec sleep 1000",
         opts=("--health-cmd", "test -e /ok", "--health-interval", "1s", "--health-retries", "1",
               "--label", "healthd.stop.timeout=4"))
-    name = engine.client.api.inspect_container(cid)["Name"].lstrip("/")
+    name = containers.name_of(cid)
     wait_for(lambda: [r for r in first.rows(name) if r["outcome"] == "pending"], 30,
              what=f"the pending restart\n{first.log()}")
     first.kill()
