@@ -45,8 +45,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import traces  # noqa: E402
 
-from healthd import forecast, refit, replay  # noqa: E402
-from healthd.forecast import ForecastSettings  # noqa: E402
+from healthd.foresight import forecast, refit, replay  # noqa: E402
+from healthd.foresight.forecast import ForecastSettings  # noqa: E402
 
 NAB_DIR = ROOT / "bench" / "data" / "nab-aws"
 TUNE_NAB = (

@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from healthd import cgroupfs, stats  # noqa: E402
-from healthd.sampler import Sampler, StatsTarget  # noqa: E402
+from healthd.observe import cgroupfs, stats  # noqa: E402
+from healthd.observe.sampler import Sampler, StatsTarget  # noqa: E402
 from tests.engine import Engine, healthd_engine, running_engine  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "stats_sweep.md"

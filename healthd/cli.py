@@ -18,8 +18,9 @@ from typing import Any
 
 import click
 
-from healthd import __version__, config
-from healthd import status as status_view
+from healthd import __version__
+from healthd.core import config
+from healthd.serve import status as status_view
 
 
 class _JsonFormatter(logging.Formatter):
@@ -62,7 +63,9 @@ def main() -> None:
 def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         state: str | None) -> None:
     """Run the daemon (built-in defaults when no config is given)."""
-    from healthd import daemon, ledger, metrics, server
+    from healthd import daemon
+    from healthd.serve import metrics, server
+    from healthd.store import ledger
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
                                         (("dry_run", dry_run), ("listen", listen),
@@ -105,7 +108,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
 
 def _connect(docker_host: str, log: logging.Logger, pool_size: int) -> Any:
     """Wait for the engine at start-up, with back-off, rather than crash-looping."""
-    from healthd import engine, watcher
+    from healthd.observe import engine, watcher
 
     attempt = 0
     while True:
@@ -152,7 +155,7 @@ def status(url: str | None, as_json: bool, explain: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def history(state: str | None, limit: int, container: str | None, as_json: bool) -> None:
     """List recorded decisions and actions (reads the store; works while the daemon is down)."""
-    from healthd import ledger
+    from healthd.store import ledger
 
     path = state or _load(None, {}).state_path
     if not os.path.exists(path):
@@ -196,7 +199,7 @@ def check_config(path: str) -> None:
 def replay(path: str, limit: float, interval: float | None, horizon: float | None,
            resource: str, config_path: str | None) -> None:
     """Feed a timestamp,value CSV through the daemon's forecaster; one JSON line per row."""
-    from healthd import replay as replay_mod
+    from healthd.foresight import replay as replay_mod
 
     settings = _load(config_path, {}).forecast
     sys.exit(replay_mod.main(path, limit, interval, horizon, resource, sys.stdout, settings))

@@ -19,13 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthd import classify, containers, decide, engine, labels
-from healthd.config import Config
-from healthd.containers import Event, Limits
-from healthd.foresight import Foresight
-from healthd.ledger import Ledger
-from healthd.metrics import Metrics
-from healthd.model import (
+from healthd.core import classify, decide, labels
+from healthd.core.config import Config
+from healthd.core.model import (
     Action,
     Assessment,
     ContainerState,
@@ -36,9 +32,14 @@ from healthd.model import (
     Resource,
     Usage,
 )
-from healthd.observer import Known, Observer, Sweep
-from healthd.sampler import Sampler, StatsTarget
-from healthd.watcher import DISCONNECTED, RECONNECTED, Watcher
+from healthd.foresight.tracker import Foresight
+from healthd.observe import containers, engine
+from healthd.observe.containers import Event, Limits
+from healthd.observe.observer import Known, Observer, Sweep
+from healthd.observe.sampler import Sampler, StatsTarget
+from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
+from healthd.serve.metrics import Metrics
+from healthd.store.ledger import Ledger
 
 log = logging.getLogger("healthd")
 

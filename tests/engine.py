@@ -321,7 +321,7 @@ class Engine:
 
 def healthd_engine(eng: Engine) -> Any:
     """healthd's own `healthd.engine.Engine` bound to ``eng``, made once and closed with it."""
-    from healthd import engine as healthd_engine_mod
+    from healthd.observe import engine as healthd_engine_mod
 
     made = getattr(eng, "_healthd_engine", None)
     if made is None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from healthd import cgroupfs, stats
-from healthd.model import Usage
-from healthd.sampler import Sampler, StatsTarget
+from healthd.core.model import Usage
+from healthd.observe import cgroupfs, stats
+from healthd.observe.sampler import Sampler, StatsTarget
 from tests.engine import Containers, Engine, healthd_engine, wait_for
 
 pytestmark = pytest.mark.engine

@@ -8,8 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from healthd.cli import main
-from healthd.ledger import Ledger
-from healthd.model import Action, Decision, Outcome
+from healthd.core.model import Action, Decision, Outcome
+from healthd.store.ledger import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
 

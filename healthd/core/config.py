@@ -1,0 +1,342 @@
+"""Typed configuration: built-in defaults < config.toml < HEALTHD_* environment < CLI flags.
+
+Owns: every setting, its type, default and allowed values. Parsed once into frozen
+dataclasses; an unknown key or a bad value is a ``ConfigError`` listing every problem with
+its key. Must never: read the Docker socket or act on anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthd.core.model import Action, Failure, Health, Resource
+from healthd.foresight.forecast import ForecastSettings
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+DEFAULT_LISTEN = "127.0.0.1:10985"  # outside Prometheus' allocated exporter range 9100-9999
+
+
+def default_state_path() -> str:
+    """/var/lib/healthd/state.db as root, else under the XDG state dir."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return "/var/lib/healthd/state.db"
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state")
+    return os.path.join(base, "healthd", "state.db")
+
+
+class ConfigError(ValueError):
+    """One or more settings are wrong; ``problems`` names each key and what is allowed."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """[daemon]: where healthd talks, listens and remembers."""
+
+    docker_host: str = "unix:///var/run/docker.sock"
+    listen: str = DEFAULT_LISTEN
+    state: str = ""  # empty: default_state_path()
+    dry_run: bool = False
+    log_level: str = "info"
+    log_format: str = "text"
+    action_workers: int = 4
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """[watch]: which containers, how often, and through which stats path."""
+
+    mode: str = "opt-out"  # opt-out: all but healthd.enable=false; opt-in: only =true
+    stats_interval_s: float = 5.0
+    stats_path: str = "auto"  # auto, cgroup, api
+    stats_concurrency: int = 32
+    cgroup_root: str = "/sys/fs/cgroup"
+    docker_root: str = ""  # empty: ask the engine (DockerRootDir)
+    reconnect_max_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ThresholdSettings:
+    """[thresholds]: fractions of a container's limits that make it degraded or critical."""
+
+    memory_degraded: float = 0.85
+    memory_critical: float = 0.95
+    cpu_degraded: float = 0.90
+    cpu_critical: float = 0.98
+    pids_degraded: float = 0.80
+    pids_critical: float = 0.95
+
+
+@dataclass(frozen=True)
+class ClassifySettings:
+    """[classify]: how many deaths in which window make a crash loop."""
+
+    crash_loop_deaths: int = 5
+    crash_loop_window_s: float = 600.0
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """[guards]: everything that stands between a decision and the engine."""
+
+    cooldown_s: float = 30.0
+    backoff_base_s: float = 10.0
+    backoff_max_s: float = 600.0
+    budget_restarts: int = 3
+    budget_window_s: float = 3600.0
+    global_actions_per_minute: int = 10
+    grace_s: float = 0.0
+    stop_timeout_s: int = 10
+    alert_repeat_s: float = 3600.0
+
+
+DEFAULT_TABLE: dict[str, dict[str, str]] = {
+    "unhealthy": {"degraded": "restart", "critical": "restart"},
+    "crashed": {"degraded": "restart", "critical": "restart"},
+    "oom_killed": {"degraded": "restart", "critical": "restart"},
+    "crash_loop": {"degraded": "alert", "critical": "alert"},
+    "resource_pressure": {"degraded": "none", "critical": "alert"},
+    "predicted_exhaustion.memory": {"degraded": "restart", "critical": "restart"},
+    "predicted_exhaustion.cpu": {"degraded": "alert", "critical": "alert"},
+    "predicted_exhaustion.pids": {"degraded": "alert", "critical": "alert"},
+    "predicted_exhaustion.host_memory": {"degraded": "alert", "critical": "alert"},
+    "predicted_exhaustion.host_disk": {"degraded": "alert", "critical": "alert"},
+}
+TABLE_ROWS = tuple(DEFAULT_TABLE)
+SEVERITIES = (Health.DEGRADED.value, Health.CRITICAL.value)
+
+
+def table_row(failure: Failure, resource: Resource | None) -> str:
+    """The decision-table row key for a classification."""
+    if failure is Failure.PREDICTED_EXHAUSTION and resource is not None:
+        return f"{failure.value}.{resource.value}"
+    return failure.value
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole parsed configuration."""
+
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    thresholds: ThresholdSettings = field(default_factory=ThresholdSettings)
+    classify: ClassifySettings = field(default_factory=ClassifySettings)
+    guards: GuardSettings = field(default_factory=GuardSettings)
+    forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    decisions: tuple[tuple[str, str, Action], ...] = tuple(
+        (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
+    )
+
+    @property
+    def state_path(self) -> str:
+        """The SQLite ledger's path."""
+        return self.daemon.state or default_state_path()
+
+    def action_for(self, row: str, severity: Health) -> Action:
+        """The table's action for a row and severity; NONE when the table has no cell."""
+        for r, s, a in self.decisions:
+            if r == row and s == severity.value:
+                return a
+        return Action.NONE
+
+
+SECTIONS: dict[str, type[Any]] = {
+    "daemon": DaemonSettings,
+    "watch": WatchSettings,
+    "thresholds": ThresholdSettings,
+    "classify": ClassifySettings,
+    "guards": GuardSettings,
+    "forecast": ForecastSettings,
+}
+CHOICES = {
+    ("daemon", "log_level"): ("debug", "info", "warning", "error"),
+    ("daemon", "log_format"): ("text", "json"),
+    ("watch", "mode"): ("opt-out", "opt-in"),
+    ("watch", "stats_path"): ("auto", "cgroup", "api"),
+}
+
+
+def _coerce(key: str, value: Any, want: Any, from_env: bool) -> tuple[Any, str | None]:
+    """Convert ``value`` to the field type ``want``; return (value, problem)."""
+    name = want if isinstance(want, str) else getattr(want, "__name__", str(want))
+    if from_env and isinstance(value, str):
+        raw = value.strip()
+        try:
+            if name == "bool":
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(raw)
+                return raw.lower() in ("true", "1", "yes"), None
+            if name == "int":
+                return int(raw), None
+            if name == "float":
+                return float(raw), None
+        except ValueError:
+            return None, f"{key}: {raw!r} is not a valid {name}"
+        return raw, None
+    if name == "bool":
+        ok = isinstance(value, bool)
+    elif name == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif name == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, str)
+    if not ok:
+        return None, f"{key}: expected {name}, got {type(value).__name__} {value!r}"
+    return value, None
+
+
+def _check_ranges(section: str, obj: Any) -> list[str]:
+    problems = []
+    for f in dataclasses.fields(obj):
+        v = getattr(obj, f.name)
+        allowed = CHOICES.get((section, f.name))
+        if allowed and v not in allowed:
+            problems.append(f"{section}.{f.name}: {v!r} is not one of {', '.join(allowed)}")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and not 0 <= v < 1e12:
+            problems.append(f"{section}.{f.name}: must be >= 0 (and finite), got {v}")
+    return problems
+
+
+def _coerce_items(
+    section: str, raw: Mapping[str, Any], from_env: bool
+) -> tuple[dict[str, Any], list[str]]:
+    types = {f.name: f.type for f in dataclasses.fields(SECTIONS[section])}
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for k, v in raw.items():
+        key = f"{section}.{k}"
+        if k not in types:
+            problems.append(f"{key}: unknown key; allowed: {', '.join(sorted(types))}")
+            continue
+        value, problem = _coerce(key, v, types[k], from_env)
+        if problem:
+            problems.append(problem)
+        else:
+            values[k] = value
+    return values, problems
+
+
+def _validate(section: str, obj: Any) -> list[str]:
+    problems = _check_ranges(section, obj)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        problems += [p if p.startswith(section + ".") else f"{section}.{p}" for p in validate()]
+    if isinstance(obj, ThresholdSettings):
+        for res in ("memory", "cpu", "pids"):
+            lo, hi = getattr(obj, f"{res}_degraded"), getattr(obj, f"{res}_critical")
+            if not 0 < lo <= hi <= 1:
+                problems.append(
+                    f"thresholds.{res}_degraded/{res}_critical: need 0 < degraded <= critical"
+                    f" <= 1, got {lo} and {hi}"
+                )
+    return problems
+
+
+def _build_table(raw: Any) -> tuple[tuple[tuple[str, str, Action], ...], list[str]]:
+    problems: list[str] = []
+    table = {row: dict(sevs) for row, sevs in DEFAULT_TABLE.items()}
+    if not isinstance(raw, Mapping):
+        return (), ["decisions: expected a table of rows"]
+    for row, sevs in raw.items():
+        if row not in table:
+            problems.append(f"decisions.{row}: unknown row; allowed: {', '.join(TABLE_ROWS)}")
+            continue
+        if not isinstance(sevs, Mapping):
+            problems.append(f"decisions.{row}: expected a table like {{ critical = \"restart\" }}")
+            continue
+        for sev, act in sevs.items():
+            key = f"decisions.{row}.{sev}"
+            if sev not in SEVERITIES:
+                problems.append(f"{key}: unknown severity; allowed: {', '.join(SEVERITIES)}")
+            elif act not in [a.value for a in Action]:
+                allowed = ", ".join(a.value for a in Action)
+                problems.append(f"{key}: {act!r} is not an action; allowed: {allowed}")
+            else:
+                table[row][sev] = act
+    cells = tuple((r, s, Action(a)) for r, sevs in table.items() for s, a in sevs.items())
+    return cells, problems
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """HEALTHD_<SECTION>_<KEY> (or HEALTHD_<KEY> for [daemon]) as raw strings by section."""
+    out: dict[str, dict[str, str]] = {}
+    daemon_keys = {f.name for f in dataclasses.fields(DaemonSettings)}
+    for name, value in environ.items():
+        if not name.startswith("HEALTHD_") or name == "HEALTHD_CONFIG":
+            continue
+        rest = name[len("HEALTHD_"):].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is not None:
+            out.setdefault(section, {})[rest[len(section) + 1:]] = value
+        elif rest in daemon_keys:
+            out.setdefault("daemon", {})[rest] = value
+        else:
+            out.setdefault("?", {})[name] = value
+    return out
+
+
+def build(
+    file_data: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Merge defaults, file, environment and flags into a Config, or raise ConfigError."""
+    problems: list[str] = []
+    data = dict(file_data or {})
+    env = env_overrides(environ or {})
+    for name in env.pop("?", {}):
+        problems.append(f"{name}: unknown HEALTHD_* variable")
+    sections: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        raw = data.pop(section, {})
+        if not isinstance(raw, Mapping):
+            problems.append(f"{section}: expected a table, got {type(raw).__name__}")
+            raw = {}
+        values, errs = _coerce_items(section, raw, from_env=False)
+        env_values, env_errs = _coerce_items(section, env.get(section, {}), from_env=True)
+        flag_values, flag_errs = _coerce_items(
+            section, (flags or {}).get(section, {}), from_env=False
+        )
+        problems += errs + env_errs + flag_errs
+        obj = cls(**{**values, **env_values, **flag_values})
+        problems += _validate(section, obj)
+        sections[section] = obj
+    table, errs = _build_table(data.pop("decisions", {}))
+    problems += errs
+    for extra in data:
+        problems.append(f"{extra}: unknown section; allowed: {', '.join([*SECTIONS, 'decisions'])}")
+    if problems:
+        raise ConfigError(problems)
+    return Config(decisions=table, **sections)
+
+
+def load(
+    path: str | None,
+    environ: Mapping[str, str] | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read ``path`` (TOML) if given and build the Config."""
+    data: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    return build(data, environ if environ is not None else os.environ, flags)

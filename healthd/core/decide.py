@@ -1,0 +1,196 @@
+"""The decision table and the guards between a decision and the engine (pure).
+
+Owns: the staged pipeline plan → silence → throttle → dry-run. Each stage takes the
+candidate Decision and returns it, held back with a reason when a guard says so: a
+candidate is never dropped silently. Must never: do I/O or read the clock (``now`` is an
+argument), so every guard is testable along a timeline of values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from healthd.core import labels
+from healthd.core.config import Config, table_row
+from healthd.core.model import (
+    Action,
+    ActionRecord,
+    Classification,
+    ContainerState,
+    Decision,
+    Failure,
+    Outcome,
+)
+
+# Outcomes that mean "healthd did (or may have) touched the container".
+_COUNTED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.ABANDONED)
+# Failures that the container's own restart policy takes care of.
+_ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything the pipeline may look at besides the container itself."""
+
+    now: float
+    config: Config
+    history: Sequence[ActionRecord] = ()  # recent actions on the whole host, any order
+    watch_since: float = 0.0  # deaths before this happened while healthd was not watching
+    dry_run: bool = False
+    busy_services: frozenset[str] = frozenset()  # services with a pre-emptive restart in flight
+
+
+Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
+
+
+def _hold(d: Decision, guard: str, why: str) -> Decision:
+    return dataclasses.replace(d, suppressed_by=f"{guard}: {why}")
+
+
+def plan(c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Look the classification up in the decision table."""
+    row = table_row(cls.failure, cls.resource)
+    action = ctx.config.action_for(row, cls.severity)
+    policy = labels.parse(c.labels)
+    stop = policy.stop_timeout_s
+    return Decision(
+        action=action,
+        target_id=c.id,
+        target_name=c.name,
+        rule=f"{row}.{cls.severity.value}",
+        failure=cls.failure,
+        severity=cls.severity,
+        evidence=cls.evidence,
+        at=ctx.now,
+        stop_timeout_s=stop if stop is not None else ctx.config.guards.stop_timeout_s,
+        notes=policy.problems,
+    )
+
+
+def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Hold back what healthd must not touch at all."""
+    policy = labels.parse(c.labels)
+    if c.is_self:
+        return _hold(d, "self", "healthd never acts on its own container")
+    if policy.enable is False:
+        return _hold(d, "opted-out", "label healthd.enable=false (or autoheal=false)")
+    if ctx.config.watch.mode == "opt-in" and policy.enable is not True:
+        return _hold(d, "not-opted-in", "watch.mode is opt-in and healthd.enable=true is not set")
+    if d.action is not Action.RESTART:
+        return d
+    if policy.swarm_task:
+        return _hold(d, "swarm", "a Swarm task: the orchestrator replaces it")
+    if c.stopped_on_purpose and not c.running:
+        return _hold(d, "stopped-on-purpose", "stopped or killed through the engine API")
+    if cls.failure in _ENGINE_RESTARTS and _engine_will_restart(c):
+        return _hold(d, "restart-policy", f"its restart policy {c.restart_policy!r} restarts it")
+    if cls.failure in _ENGINE_RESTARTS and c.finished_at and c.finished_at < ctx.watch_since:
+        return _hold(d, "before-watch", "it died before healthd was watching")
+    grace = max(
+        ctx.config.guards.grace_s,
+        policy.grace_s if policy.grace_s is not None else 0.0,
+        c.healthcheck_start_period_s,
+    )
+    if c.running and c.started_at and ctx.now - c.started_at < grace:
+        left = grace - (ctx.now - c.started_at)
+        return _hold(d, "grace", f"started {ctx.now - c.started_at:.0f} s ago, {left:.0f} s left")
+    if cls.failure is Failure.PREDICTED_EXHAUSTION and policy.service in ctx.busy_services:
+        return _hold(d, "one-at-a-time", f"another replica of {policy.service} is being restarted")
+    return d
+
+
+def _engine_will_restart(c: ContainerState) -> bool:
+    if c.restart_policy in ("always", "unless-stopped"):
+        return not c.stopped_on_purpose
+    if c.restart_policy == "on-failure":
+        return c.restart_policy_max == 0 or c.restart_count < c.restart_policy_max
+    return False
+
+
+def _mine(ctx: Context, c: ContainerState, action: Action) -> list[ActionRecord]:
+    return sorted(
+        (r for r in ctx.history if r.container == c.name and r.action is action),
+        key=lambda r: r.at,
+    )
+
+
+def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Budget (circuit breaker), cooldown, back-off, global rate; alerts are de-duplicated."""
+    g = ctx.config.guards
+    if d.action is Action.RESTART:
+        restarts = [r for r in _mine(ctx, c, Action.RESTART) if r.outcome in _COUNTED]
+        in_window = [r for r in restarts if ctx.now - r.at < g.budget_window_s]
+        if len(in_window) >= g.budget_restarts:
+            d = dataclasses.replace(
+                d,
+                action=Action.ALERT,
+                rule=f"{d.rule}.budget_exhausted",
+                notes=(*d.notes, f"budget {len(in_window)} of {g.budget_restarts} restarts "
+                       f"used in {g.budget_window_s:.0f} s: left alone"),
+            )
+        else:
+            return _throttle_restart(d, c, in_window, restarts, ctx)
+    if d.action is Action.ALERT:
+        alerts = [
+            r for r in _mine(ctx, c, Action.ALERT)
+            if r.rule == d.rule and r.outcome is Outcome.SUCCEEDED
+        ]
+        if alerts and ctx.now - alerts[-1].at < g.alert_repeat_s:
+            ago = ctx.now - alerts[-1].at
+            return _hold(d, "alert-repeat", f"same alert raised {ago:.0f} s ago")
+    return d
+
+
+def _throttle_restart(
+    d: Decision, c: ContainerState, in_window: list[ActionRecord], restarts: list[ActionRecord],
+    ctx: Context,
+) -> Decision:
+    g = ctx.config.guards
+    used = f"budget {len(in_window) + 1} of {g.budget_restarts} used"
+    d = dataclasses.replace(d, notes=(*d.notes, used))
+    if restarts:
+        last = restarts[-1]
+        if last.outcome is Outcome.FAILED and not last.retryable and c.started_at <= last.at:
+            return _hold(d, "engine-refused", "the last restart failed for a reason a retry "
+                         "cannot fix; waiting for the container to change")
+        since = ctx.now - last.at
+        if since < g.cooldown_s:
+            why = f"restarted {since:.0f} s ago (cooldown {g.cooldown_s:.0f} s)"
+            return _hold(d, "cooldown", why)
+        if in_window:
+            wait = min(g.backoff_base_s * 2 ** (len(in_window) - 1), g.backoff_max_s)
+            if since < wait:
+                return _hold(d, "backoff", f"restart {len(in_window) + 1} waits {wait:.0f} s, "
+                             f"{since:.0f} s so far")
+    recent = [
+        r for r in ctx.history
+        if r.action is Action.RESTART and r.outcome in _COUNTED and ctx.now - r.at < 60
+    ]
+    if len(recent) >= ctx.config.guards.global_actions_per_minute:
+        return _hold(d, "global-rate", f"{len(recent)} restarts on this host in the last minute "
+                     f"(limit {ctx.config.guards.global_actions_per_minute})")
+    return d
+
+
+def dry_run(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """In dry-run mode every decision is recorded but none is sent."""
+    if ctx.dry_run and d.action is Action.RESTART and d.suppressed_by is None:
+        return _hold(d, "dry-run", "would restart")
+    return d
+
+
+STAGES: tuple[Stage, ...] = (silence, throttle, dry_run)
+
+
+def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decision | None:
+    """Run the pipeline for one container; None when there is nothing to decide."""
+    if cls is None:
+        return None
+    d = plan(c, cls, ctx)
+    for stage in STAGES:
+        if d.suppressed_by is not None:
+            break
+        d = stage(d, c, cls, ctx)
+    return d

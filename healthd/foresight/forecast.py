@@ -1,0 +1,463 @@
+"""Exhaustion forecaster: Holt's linear trend, optionally on a deseasonalised series.
+
+Owns: the per-series forecasting state, its O(1) update (``step``), the time-to-limit estimate with
+a prediction interval, the alarm confirmation / release logic, and when to refit (``refit_due``).
+Must never: import statsmodels, time, threading, docker or sqlite3, fit anything, or read the
+sample history. Fitting happens elsewhere (``healthd.refit``) and comes back as ``FittedParams``.
+
+Model. Each sample ``y`` at time ``t`` is reduced by the seasonal profile ``s(t)`` (zero until a
+seasonal fit exists) and folded into a level ``l`` and a trend ``b`` (units per second) with
+Holt's error-correction form: ``e = y - s(t) - (l + b*dt)``, ``l += b*dt + alpha*e``,
+``b += alpha*beta*e/dt_nom``. ``dt_nom`` is the nominal sampling interval, so a late sample does
+not turn into a trend spike. The squared one-step error feeds an exponentially weighted variance.
+Errors beyond ``clip_sigma`` standard deviations are clipped before they move level and trend,
+so one spike (a CPU burst, a GC pause) does not become a trend.
+
+Forecast at ``h`` seconds ahead: ``f(h) = l + b*h + s(t+h)`` with the ETS(A,A,N) variance
+``sigma^2 * (1 + (k-1)*(a^2 + a*B*k + B^2*k*(2k-1)/6))``, ``k = h/dt_nom``, ``a = alpha``,
+``B = alpha*beta``. ``eta_s`` is the first ``h`` where ``f`` reaches the limit, ``lower_s`` where
+``f + z*sd`` does (the earliest plausible time) and ``upper_s`` where ``f - z*sd`` does (the
+latest plausible time; None when the limit is not surely reached within ``max_eta_s``).
+
+Alarm. A tick is *alarming* when the series is below the limit, trends up, its point ETA is
+within ``horizon_s + lead_s`` and ``upper_s`` exists, i.e. the rise is significant against the
+noise rather than a wobble. That last test is what keeps flat, noisy and high-but-flat series
+quiet. On a garbage-collected (sawtooth) series with a regular cycle, the point ETA must also fall
+before the next expected collection (``healthd.alarm``): a tooth's rise is not a leak, a tooth
+that crosses the limit within its own cycle is. A sharp fall (``gc_drop_sigma``) re-levels the
+model instead of feeding trend and variance. The alarm is raised after ``confirm`` consecutive
+alarming ticks that span at least ``confirm_frac * horizon_s`` seconds (a duration, so the delay
+does not depend on the sampling rate) and cleared after ``release`` consecutive quiet ones. A
+series already at or over its limit has nothing left to forecast: such ticks neither raise nor
+clear the alarm (pressure is the classifier's business).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from healthd.foresight import alarm
+
+_GRID_POINTS = 160  # ETA search grid: geometric, so ~7% resolution before interpolation
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """All forecaster tunables; one-to-one with the ``[forecast]`` config section."""
+
+    horizon_s: float = 600.0  # warn at least this many seconds before the limit is reached
+    lead_s: float = 600.0  # extra look-ahead (s) to pay for the confirmation delay
+    season_s: float = 86400.0  # season length (s) of the additive seasonal term; 0 disables it
+    season_buckets: int = 96  # buckets per season in the downsampled series (900 s at 1 day)
+    season_min_cycles: int = 2  # full seasons of history before the seasonal fit is attempted
+    season_keep_cycles: int = 4  # seasons kept in the downsampled series (bounds its memory)
+    window: int = 360  # ring capacity in samples: recent history used by the Holt refit
+    interval_s: float = 0.0  # nominal sampling interval (s); 0 infers it from the timestamps
+    min_samples: int = 30  # samples seen before any alarm may be raised
+    alarm_on_lower: bool = False  # time the alarm on lower_s (earliest plausible) not on eta_s
+    confirm: int = 3  # consecutive alarming ticks before the alarm is raised
+    confirm_frac: float = 0.5  # ...and must span this fraction of horizon_s (s), whatever the rate
+    confirm_eta_frac: float = 0.0  # if > 0, never more than this fraction of the ETA (fast leaks)
+    release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
+    alpha: float = 0.1  # level smoothing (0..1) used until the first fit
+    beta: float = 0.05  # trend smoothing (0..1, Holt's beta*) used until the first fit
+    alpha_min: float = 0.05  # floor on a fitted alpha, so a new leak is still followed
+    alpha_max: float = 0.8  # ceiling on a fitted alpha, so noise is never followed blindly
+    beta_min: float = 0.02  # floor on a fitted beta (a fit on a flat series says ~0)
+    beta_max: float = 0.5  # ceiling on a fitted beta
+    z: float = 2.0  # prediction interval half-width in standard deviations (2.0 ~ 95%)
+    trend_z: float = 3.0  # standard errors the trend must sit above zero before it can alarm
+    var_memory: int = 60  # samples of memory of the residual variance (EWMA span)
+    clip_sigma: float = 4.0  # clip one-step errors beyond this many sd; 0 disables clipping
+    gc_drop_sigma: float = 4.0  # a one-sample fall beyond this many sd is a GC; 0: no GC guard
+    gc_overdue: float = 0.5  # cycles an expected GC may be late before the GC guard lapses
+    max_eta_s: float = 604800.0  # ETAs beyond this (s) count as not trending to the limit
+    refit_every_s: float = 3600.0  # seconds between smoothing-parameter refits of a series
+    season_refit_every_s: float = 21600.0  # seconds between seasonal-profile refits (costlier)
+    fit_min_samples: int = 60  # samples in the ring before the first refit
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, one per bad field; empty when the settings are usable."""
+        errors: list[str] = []
+        positive = (
+            "horizon_s",
+            "max_eta_s",
+            "refit_every_s",
+            "season_refit_every_s",
+            "z",
+            "trend_z",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                errors.append(f"{name} must be > 0, got {getattr(self, name)}")
+        non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
+                        "confirm_eta_frac")
+        for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
+            if not getattr(self, name) >= 0:
+                errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("confirm", "release", "season_min_cycles", "var_memory"):
+            if getattr(self, name) < 1:
+                errors.append(f"{name} must be an integer >= 1, got {getattr(self, name)}")
+        for name in ("min_samples", "fit_min_samples"):
+            if getattr(self, name) < 2:
+                errors.append(f"{name} must be an integer >= 2, got {getattr(self, name)}")
+        if self.window < 10:
+            errors.append(f"window must be an integer >= 10, got {self.window}")
+        if self.season_buckets < 2:
+            errors.append(f"season_buckets must be an integer >= 2, got {self.season_buckets}")
+        if self.season_keep_cycles < self.season_min_cycles:
+            errors.append(
+                f"season_keep_cycles must be >= season_min_cycles ({self.season_min_cycles}),"
+                f" got {self.season_keep_cycles}"
+            )
+        for name in ("alpha", "beta", "alpha_min", "alpha_max", "beta_min", "beta_max"):
+            if not 0 < getattr(self, name) <= 1:
+                errors.append(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.alpha_min > self.alpha_max:
+            errors.append(f"alpha_min ({self.alpha_min}) must be <= alpha_max ({self.alpha_max})")
+        if self.beta_min > self.beta_max:
+            errors.append(f"beta_min ({self.beta_min}) must be <= beta_max ({self.beta_max})")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                errors.append(f"{f.name} must be a finite number, got {value}")
+        return errors
+
+
+@dataclass(frozen=True)
+class FittedParams:
+    """Smoothing parameters from a refit, plus an optional additive seasonal profile.
+
+    ``season`` holds one offset per bucket (series units, zero mean), bucket ``k`` covering
+    ``[season_t0 + k*season_step_s + m*len(season)*season_step_s, ... + season_step_s)`` for any
+    integer ``m``. An empty ``season`` means the fit did not (re)estimate one.
+    """
+
+    alpha: float
+    beta: float
+    gamma: float | None = None
+    season: tuple[float, ...] = ()
+    season_t0: float = 0.0  # epoch s
+    season_step_s: float = 0.0
+    fitted_at: float = 0.0  # epoch s of the newest sample the fit saw
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """Everything ``step`` needs for one series; replaced, never mutated."""
+
+    level: float  # deseasonalised level, series units
+    trend: float  # units per second
+    var: float  # EWMA of squared one-step errors, units^2
+    n: int  # samples folded in
+    last_t: float  # epoch s of the newest sample
+    dt_nom: float  # nominal sampling interval, s (0 until two samples arrived)
+    alpha: float
+    beta: float
+    gamma: float | None = None
+    season: tuple[float, ...] = ()
+    season_t0: float = 0.0
+    season_step_s: float = 0.0
+    streak: int = 0  # consecutive alarming ticks
+    calm: int = 0  # consecutive non-alarming ticks
+    alarm: bool = False
+    alarm_since: float | None = None  # epoch s of the first tick of the current alarming streak
+    fall_t: float | None = None  # epoch s of the newest GC-like fall
+    cycle_s: float = 0.0  # EWMA of the time between GC-like falls, s (0: no cycle known)
+    cycle_regular: int = 0  # consecutive regular gaps between GC-like falls
+    fitted_at: float | None = None  # epoch s of the last applied fit
+    refit_requested_at: float | None = None  # epoch s a refit was last asked for
+    season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The verdict on one series after one sample.
+
+    ``eta_s``: seconds until the point forecast reaches the limit, 0 when already there, None when
+    not trending towards it within ``max_eta_s``. ``lower_s`` / ``upper_s``: earliest / latest
+    plausible seconds until the limit (prediction interval), None when not reached.
+    """
+
+    eta_s: float | None
+    lower_s: float | None
+    upper_s: float | None
+    alarm: bool
+    level: float  # level plus the current seasonal offset, series units
+    trend_per_s: float
+    sigma: float = 0.0  # one-step forecast error sd, series units
+    alarming: bool = False  # this tick met the alarm condition (before confirmation)
+    seasonal: bool = False  # a seasonal profile is in use
+
+
+def seasonal_offset(state: SeriesState, t: float) -> float:
+    """The seasonal profile's value at epoch ``t`` (0 without a profile)."""
+    if not state.season or state.season_step_s <= 0:
+        return 0.0
+    k = math.floor((t - state.season_t0) / state.season_step_s) % len(state.season)
+    return state.season[k]
+
+
+def _initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
+    return SeriesState(
+        level=value,
+        trend=0.0,
+        var=0.0,
+        n=1,
+        last_t=t,
+        dt_nom=settings.interval_s,
+        alpha=settings.alpha,
+        beta=settings.beta,
+    )
+
+
+def _effective(state: SeriesState, settings: ForecastSettings) -> tuple[float, float]:
+    """(alpha, beta) in use: fitted values clamped to the configured range.
+
+    The initial values are taken as given: they are the operator's choice, not a fit's.
+    """
+    if state.fitted_at is None:
+        return state.alpha, state.beta
+    a = min(max(state.alpha, settings.alpha_min), settings.alpha_max)
+    b = min(max(state.beta, settings.beta_min), settings.beta_max)
+    return a, b
+
+
+def _cycle(state: SeriesState) -> alarm.Cycle:
+    return alarm.Cycle(state.fall_t, state.cycle_s, state.cycle_regular)
+
+
+def _update(state: SeriesState, t: float, value: float, settings: ForecastSettings) -> SeriesState:
+    """Fold one sample in: O(1), pure."""
+    dt = t - state.last_t
+    if settings.interval_s > 0:
+        dt_nom = settings.interval_s
+    elif state.dt_nom <= 0:
+        dt_nom = dt
+    else:
+        # Slow EWMA, with one gap capped so a pause does not stretch the nominal step.
+        dt_nom = state.dt_nom + 0.05 * (min(dt, 4 * state.dt_nom) - state.dt_nom)
+    alpha, beta = _effective(state, settings)
+    y = value - seasonal_offset(state, t)
+    pred = state.level + state.trend * dt
+    e = y - pred
+    sd = math.sqrt(state.var)
+    fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
+    cycle = alarm.track(_cycle(state), t, fall, 4 * dt_nom)
+    # Clip only once the variance estimate means something.
+    if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
+        bound = settings.clip_sigma * sd
+        e = max(-bound, min(bound, e))
+    w = max(1.0 / state.n, 1.0 / settings.var_memory)
+    new = replace(
+        state,
+        fall_t=cycle.fall_t,
+        cycle_s=cycle.cycle_s,
+        cycle_regular=cycle.regular,
+        n=state.n + 1,
+        last_t=t,
+        dt_nom=dt_nom,
+    )
+    if fall:
+        # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
+        # trend and the variance, or every later fall would hide inside an inflated sd.
+        return replace(new, level=y)
+    return replace(
+        new,
+        level=pred + alpha * e,
+        trend=state.trend + alpha * beta * e / dt_nom,
+        var=state.var + w * (e * e - state.var),
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(max_eta_s: float) -> npt.NDArray[np.float64]:
+    """Look-ahead times (s) for the ETA search: 0, then geometric up to ``max_eta_s``."""
+    return np.concatenate(([0.0], np.geomspace(max_eta_s * 1e-5, max_eta_s, _GRID_POINTS)))
+
+
+def _first_crossing(h: npt.NDArray[np.float64], g: npt.NDArray[np.float64]) -> float | None:
+    """First ``h`` where ``g`` (forecast minus limit) reaches 0, linearly interpolated."""
+    hits = np.flatnonzero(g >= 0)
+    if hits.size == 0:
+        return None
+    i = int(hits[0])
+    if i == 0:
+        return 0.0
+    g0, g1 = float(g[i - 1]), float(g[i])
+    h0, h1 = float(h[i - 1]), float(h[i])
+    return h0 + (h1 - h0) * (-g0 / (g1 - g0))
+
+
+def _etas(
+    state: SeriesState, limit: float, settings: ForecastSettings
+) -> tuple[float | None, float | None, float | None]:
+    """(eta_s, lower_s, upper_s) from the current state; O(grid), independent of history."""
+    seasonal = bool(state.season) and state.season_step_s > 0
+    now = state.level + seasonal_offset(state, state.last_t)
+    if now >= limit:
+        return 0.0, 0.0, 0.0
+    if state.trend <= 0 and not seasonal:
+        return None, None, None  # falling or flat: never reaches the limit on this model
+    h = _grid(settings.max_eta_s)
+    f = state.level + state.trend * h
+    if seasonal:
+        idx = np.floor((state.last_t + h - state.season_t0) / state.season_step_s).astype(np.int64)
+        f = f + np.asarray(state.season)[idx % len(state.season)]
+    a, b = _effective(state, settings)
+    big_b = a * b
+    k = h / max(state.dt_nom, 1e-9)
+    km1 = np.maximum(k - 1.0, 0.0)
+    var = state.var * (1.0 + km1 * (a * a + a * big_b * k + big_b * big_b * k * (2 * k - 1) / 6))
+    half = settings.z * np.sqrt(var)
+    return (
+        _first_crossing(h, f - limit),
+        _first_crossing(h, f + half - limit),
+        _first_crossing(h, f - half - limit),
+    )
+
+
+def _significant(state: SeriesState, settings: ForecastSettings) -> bool:
+    """True when the trend is ``trend_z`` standard errors above zero.
+
+    The standard error is what the trend estimate would wobble by on a series with no trend and
+    the same one-step noise. This test is what keeps flat, noisy and high-but-flat series quiet.
+    """
+    a, b = _effective(state, settings)
+    se = math.sqrt(alarm.trend_var_ratio(a, b) * state.var)
+    return state.trend * state.dt_nom > settings.trend_z * se
+
+
+def _confirm_s(eta: float | None, settings: ForecastSettings) -> float:
+    """Seconds of alarming ticks needed: a share of the horizon, but a leak that will hit the
+    limit sooner than that is confirmed in a share of its own ETA, so it is still caught."""
+    confirm_s = settings.confirm_frac * settings.horizon_s
+    if eta is not None and settings.confirm_eta_frac > 0:
+        confirm_s = min(confirm_s, settings.confirm_eta_frac * eta)
+    return confirm_s
+
+
+def step(
+    state: SeriesState | None, t: float, value: float, limit: float, settings: ForecastSettings
+) -> tuple[SeriesState, Forecast]:
+    """Fold the sample ``(t, value)`` into ``state`` and forecast against ``limit``. O(1), pure.
+
+    ``t``: epoch s; ``value`` and ``limit`` in the same unit. A sample not newer than the last one
+    is not folded in (duplicates, clock steps); the forecast is then recomputed from the old state.
+    """
+    value = float(value)  # a numpy scalar would leak into the state and the JSON output
+    if state is None:
+        new = _initial(t, value, settings)
+    elif t <= state.last_t:
+        new = state
+    else:
+        new = _update(state, t, value, settings)
+    if new.n < 2:
+        fc = Forecast(None, None, None, new.alarm, new.level, new.trend)
+        return new, fc
+    eta, lower, upper = _etas(new, limit, settings)
+    at_limit = eta == 0.0
+    alarming = (
+        new.n >= settings.min_samples
+        and not at_limit
+        and eta is not None
+        and (lower if settings.alarm_on_lower and lower is not None else eta)
+        <= settings.horizon_s + settings.lead_s
+        and _significant(new, settings)
+        and (new.trend > 0 or bool(new.season))
+        and alarm.before_next_fall(_cycle(new), new.last_t, eta, settings.gc_overdue)
+    )
+    verdict = alarm.decide(
+        alarm.Streak(new.streak, new.calm, new.alarm_since, new.alarm),
+        new.last_t,
+        alarming,
+        at_limit or new is state,  # neither raises nor clears, see module docstring
+        settings.confirm,
+        _confirm_s(eta, settings),
+        settings.release,
+    )
+    new = replace(
+        new,
+        streak=verdict.streak,
+        calm=verdict.calm,
+        alarm_since=verdict.since,
+        alarm=verdict.alarm,
+    )
+    fc = Forecast(
+        eta_s=eta,
+        lower_s=lower,
+        upper_s=upper,
+        alarm=new.alarm,
+        level=new.level + seasonal_offset(new, new.last_t),
+        trend_per_s=new.trend,
+        sigma=math.sqrt(new.var),
+        alarming=alarming,
+        seasonal=bool(new.season),
+    )
+    return new, fc
+
+
+def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
+    """Adopt fitted smoothing parameters (and a new seasonal profile, if the fit has one). Pure.
+
+    The level is re-based so that level plus seasonal offset at the last sample is unchanged:
+    swapping profiles must not look like a jump in the series.
+    """
+    new = replace(state, alpha=fit.alpha, beta=fit.beta, fitted_at=fit.fitted_at)
+    if fit.season and fit.season_step_s > 0:
+        old_s = seasonal_offset(state, state.last_t)
+        new = replace(
+            new,
+            gamma=fit.gamma,
+            season=fit.season,
+            season_t0=fit.season_t0,
+            season_step_s=fit.season_step_s,
+            season_fitted_at=fit.fitted_at,
+        )
+        new = replace(new, level=state.level + old_s - seasonal_offset(new, state.last_t))
+    return new
+
+
+def refit_due(state: SeriesState, t: float, settings: ForecastSettings) -> bool:
+    """True when a refit of this series should be requested at epoch ``t``.
+
+    Daemon and replay both call this, then ``mark_refit``, so they schedule fits identically.
+    """
+    if state.n < settings.fit_min_samples:
+        return False
+    if state.refit_requested_at is None:
+        return True
+    return t - state.refit_requested_at >= settings.refit_every_s
+
+
+def mark_refit(state: SeriesState, t: float) -> SeriesState:
+    """Record that a refit was requested at epoch ``t`` (whether or not it comes back)."""
+    return replace(state, refit_requested_at=t)
+
+
+def season_len(settings: ForecastSettings) -> int | None:
+    """Seasonal period in downsampled buckets, or None when seasonality is disabled."""
+    return settings.season_buckets if settings.season_s > 0 else None
+
+
+def bucket_s(settings: ForecastSettings) -> float:
+    """Width (s) of one downsampled bucket; 0 when seasonality is disabled."""
+    return settings.season_s / settings.season_buckets if settings.season_s > 0 else 0.0
+
+
+def season_due(state: SeriesState, n_buckets: int, t: float, settings: ForecastSettings) -> bool:
+    """True when a refit at epoch ``t`` should include the seasonal fit.
+
+    Needs ``season_min_cycles`` seasons of closed buckets (``n_buckets``), and the last profile to
+    be older than ``season_refit_every_s``: the profile drifts slowly and its fit costs ~10x more.
+    """
+    length = season_len(settings)
+    if length is None or n_buckets < settings.season_min_cycles * length:
+        return False
+    last = state.season_fitted_at
+    return last is None or t - last >= settings.season_refit_every_s

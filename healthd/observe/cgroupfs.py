@@ -1,0 +1,247 @@
+"""Container counters read straight from the cgroup filesystem.
+
+Owns: finding a container's cgroup directories (cgroup v1 and v2, cgroupfs and systemd
+drivers, custom ``CgroupParent``) and reading the raw counters the engine's stats API would
+report, as `healthd.stats.Counters`.
+Must never: write to the cgroup filesystem, talk to the engine, or let an OSError escape: a
+container whose cgroup is gone raises `ContainerGone`, any other read failure `CgroupReadError`.
+
+Cost: a resolved directory is cached per container id (`Reader`), so a sweep is one
+open/read/close per counter file (six files) with no globbing or directory listing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from healthd.observe.stats import Counters, limit_or_none
+
+DEFAULT_ROOT = "/sys/fs/cgroup"
+
+# The cgroup of a vanished container disappears (ENOENT), or its files stop answering
+# (ENODEV) while the kernel tears it down.
+_GONE_ERRNOS = frozenset({errno.ENOENT, errno.ENODEV, errno.ESRCH})
+_READ_SIZE = 65536  # memory.stat is ~1-2 KiB; one read() gets it whole
+
+
+class CgroupfsError(Exception):
+    """Base of this module's errors."""
+
+
+class ContainerGone(CgroupfsError):
+    """The container has no cgroup (any more): removed, stopped, or never started."""
+
+
+class CgroupReadError(CgroupfsError):
+    """A cgroup file exists but could not be read or parsed (permissions, odd content)."""
+
+
+@dataclass(frozen=True)
+class CgroupDirs:
+    """Where one container's counters live. v2 puts every controller in one directory."""
+
+    version: int  # 1 or 2
+    memory: str
+    cpu: str  # cpuacct on v1
+    pids: str
+
+
+def version(root: str = DEFAULT_ROOT) -> int | None:
+    """1 when v1 controllers are mounted under ``root`` (hybrid counts as v1), 2 for a unified
+    hierarchy, None when neither is readable."""
+    if os.access(os.path.join(root, "memory", "memory.usage_in_bytes"), os.R_OK):
+        return 1
+    if os.access(os.path.join(root, "cgroup.controllers"), os.R_OK):
+        return 2
+    return None
+
+
+def available(root: str = DEFAULT_ROOT) -> bool:
+    """True when a cgroup hierarchy with the memory controller is readable under ``root``."""
+    return version(root) is not None
+
+
+def expand_slice(slice_name: str) -> str:
+    """systemd's on-disk path of a slice: ``a-b.slice`` → ``a.slice/a-b.slice``."""
+    if not slice_name.endswith(".slice") or slice_name == "-.slice":
+        return slice_name
+    stem = slice_name[: -len(".slice")]
+    parts = stem.split("-")
+    return "/".join("-".join(parts[: i + 1]) + ".slice" for i in range(len(parts)))
+
+
+def candidates(container_id: str, cgroup_parent: str = "") -> list[str]:
+    """Relative cgroup paths a container may have, most likely first.
+
+    cgroupfs driver: ``<parent or docker>/<id>``; systemd driver: ``<parent slice or
+    system.slice>/docker-<id>.scope``. Both layouts are tried whatever the driver, because the
+    driver is a daemon setting we cannot see from here.
+    """
+    parent = cgroup_parent.strip("/")
+    paths: list[str] = []
+    if parent.endswith(".slice"):
+        paths.append(f"{expand_slice(parent)}/docker-{container_id}.scope")
+    elif parent:
+        paths.append(f"{parent}/{container_id}")
+    paths += [f"docker/{container_id}", f"system.slice/docker-{container_id}.scope"]
+    return paths
+
+
+def find(container_id: str, *, root: str = DEFAULT_ROOT, cgroup_parent: str = "") -> CgroupDirs:
+    """Resolve a running container's cgroup directories. Raises `ContainerGone` if none exist.
+
+    container_id: the full 64-hex id (cgroup dirs are named by the full id).
+    """
+    v = version(root)
+    for rel in candidates(container_id, cgroup_parent):
+        if v == 1:
+            memory = os.path.join(root, "memory", rel)
+            if os.path.isdir(memory):
+                cpu_ctrl = "cpuacct" if os.path.isdir(os.path.join(root, "cpuacct")) else "cpu"
+                return CgroupDirs(
+                    version=1,
+                    memory=memory,
+                    cpu=os.path.join(root, cpu_ctrl, rel),
+                    pids=os.path.join(root, "pids", rel),
+                )
+        elif v == 2:
+            unified = os.path.join(root, rel)
+            if os.path.isdir(unified):
+                return CgroupDirs(version=2, memory=unified, cpu=unified, pids=unified)
+    raise ContainerGone(f"no cgroup for container {container_id[:12]} under {root}")
+
+
+def _read(path: str) -> bytes:
+    """One file's content in one open/read/close."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        if exc.errno in _GONE_ERRNOS:
+            raise ContainerGone(f"{path}: {exc.strerror}") from exc
+        raise CgroupReadError(f"{path}: {exc.strerror}") from exc
+    try:
+        return os.read(fd, _READ_SIZE)
+    except OSError as exc:
+        if exc.errno in _GONE_ERRNOS:
+            raise ContainerGone(f"{path}: {exc.strerror}") from exc
+        raise CgroupReadError(f"{path}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def _int(raw: bytes, path: str) -> int | None:
+    """A single-value counter file: an integer, or None for ``max`` (unlimited)."""
+    text = raw.strip()
+    if text == b"max":
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise CgroupReadError(f"{path}: not an integer: {text[:40]!r}") from exc
+
+
+def _key(raw: bytes, key: bytes, path: str) -> int | None:
+    """The value of ``key`` in a flat-keyed file (memory.stat, cpu.stat); None if absent."""
+    # Search with the leading newline so "inactive_file" does not match "total_inactive_file".
+    probe = b"\n" + key + b" "
+    start = raw.find(probe)
+    if start < 0:
+        if not raw.startswith(key + b" "):
+            return None
+        start = 0
+    else:
+        start += 1
+    start += len(key) + 1
+    end = raw.find(b"\n", start)
+    value = raw[start:] if end < 0 else raw[start:end]
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise CgroupReadError(f"{path}: {key.decode()} is not an integer: {value!r}") from exc
+
+
+def read(dirs: CgroupDirs, t: float) -> Counters:
+    """The raw counters of one container from its cgroup files.
+
+    t: epoch seconds to stamp on the counters (the caller reads the clock right before).
+    Raises `ContainerGone` when the cgroup vanished, `CgroupReadError` on unreadable content.
+    """
+    if dirs.version == 1:
+        usage_path = os.path.join(dirs.memory, "memory.usage_in_bytes")
+        stat_path = os.path.join(dirs.memory, "memory.stat")
+        limit_path = os.path.join(dirs.memory, "memory.limit_in_bytes")
+        cpu_path = os.path.join(dirs.cpu, "cpuacct.usage")
+        usage = _int(_read(usage_path), usage_path)
+        stat = _read(stat_path)
+        inactive = _key(stat, b"total_inactive_file", stat_path)
+        if inactive is None:
+            inactive = _key(stat, b"inactive_file", stat_path)
+        limit = _int(_read(limit_path), limit_path)
+        cpu_ns = _int(_read(cpu_path), cpu_path)
+    else:
+        usage_path = os.path.join(dirs.memory, "memory.current")
+        stat_path = os.path.join(dirs.memory, "memory.stat")
+        limit_path = os.path.join(dirs.memory, "memory.max")
+        cpu_path = os.path.join(dirs.cpu, "cpu.stat")
+        usage = _int(_read(usage_path), usage_path)
+        inactive = _key(_read(stat_path), b"inactive_file", stat_path)
+        limit = _int(_read(limit_path), limit_path)
+        usec = _key(_read(cpu_path), b"usage_usec", cpu_path)
+        cpu_ns = None if usec is None else usec * 1000
+    pids_path = os.path.join(dirs.pids, "pids.current")
+    pids_max_path = os.path.join(dirs.pids, "pids.max")
+    return Counters(
+        t=t,
+        cpu_total_ns=cpu_ns,
+        mem_usage_bytes=usage,
+        mem_inactive_file_bytes=inactive,
+        mem_limit_bytes=limit_or_none(limit),
+        pids=_int(_read(pids_path), pids_path),
+        pids_limit=limit_or_none(_int(_read(pids_max_path), pids_max_path)),
+        cgroup_version=dirs.version,
+        source="cgroup",
+    )
+
+
+class Reader:
+    """Reads counters by container id, caching each container's resolved directories.
+
+    Not thread-safe: one sweep at a time.
+    """
+
+    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+        self.root = root
+        self._dirs: dict[str, CgroupDirs] = {}
+
+    def dirs(self, container_id: str, cgroup_parent: str = "") -> CgroupDirs:
+        """The container's directories, resolved once. Raises `ContainerGone`."""
+        found = self._dirs.get(container_id)
+        if found is None:
+            found = find(container_id, root=self.root, cgroup_parent=cgroup_parent)
+            self._dirs[container_id] = found
+        return found
+
+    def read(self, container_id: str, t: float, cgroup_parent: str = "") -> Counters:
+        """Counters of one container. Raises `ContainerGone` (and forgets it) or
+        `CgroupReadError`."""
+        try:
+            return read(self.dirs(container_id, cgroup_parent), t)
+        except ContainerGone:
+            # A restarted container keeps its id but may get a fresh cgroup; resolve again
+            # next time rather than trusting a dead cache entry.
+            self._dirs.pop(container_id, None)
+            raise
+
+    @property
+    def cached(self) -> frozenset[str]:
+        """Ids whose directories are cached."""
+        return frozenset(self._dirs)
+
+    def retain(self, container_ids: Iterable[str]) -> None:
+        """Forget cached directories of containers not in ``container_ids`` (bounded memory)."""
+        keep = set(container_ids)
+        for cid in [c for c in self._dirs if c not in keep]:
+            del self._dirs[cid]

@@ -1,0 +1,186 @@
+"""Parse the engine's container JSON (inspect, list, events) into values (pure).
+
+Owns: the mapping from Docker API shapes to ContainerState and small event records.
+Must never: call the engine. Odd or missing fields give defaults, never a KeyError.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from healthd.core.model import ContainerState
+
+_ZERO_TIME = "0001-01-01T00:00:00Z"
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_time(s: str | None) -> float:
+    """RFC 3339 with nanoseconds (as the engine writes it) to epoch seconds; 0.0 if unset."""
+    if not s or s.startswith("0001-01-01"):
+        return 0.0
+    frac = 0.0
+    m = _FRACTION.search(s)
+    if m:
+        frac = float("0." + m.group(1))
+        s = s[: m.start()] + s[m.end():]
+    s = s.replace("Z", "+00:00")
+    try:
+        dt = datetime.fromisoformat(s)
+    except ValueError:
+        return 0.0
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp() + frac
+
+
+def _d(obj: Any, key: str) -> dict[str, Any]:
+    v = obj.get(key) if isinstance(obj, dict) else None
+    return v if isinstance(v, dict) else {}
+
+
+def from_inspect(
+    data: dict[str, Any],
+    deaths: tuple[float, ...] = (),
+    stopped_on_purpose: bool = False,
+    is_self: bool = False,
+) -> ContainerState:
+    """A ContainerState from ``GET /containers/{id}/json`` plus healthd's event memory."""
+    state = _d(data, "State")
+    health = _d(state, "Health")
+    config = _d(data, "Config")
+    host = _d(data, "HostConfig")
+    policy = _d(host, "RestartPolicy")
+    check = _d(config, "Healthcheck")
+    log = health.get("Log") or []
+    last_output = ""
+    if isinstance(log, list) and log and isinstance(log[-1], dict):
+        last_output = str(log[-1].get("Output") or "")
+    labels = config.get("Labels") or {}
+    return ContainerState(
+        id=str(data.get("Id", "")),
+        name=str(data.get("Name", "")).lstrip("/"),
+        image=str(config.get("Image", "")),
+        labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
+        status=str(state.get("Status", "unknown")),
+        exit_code=int(state.get("ExitCode") or 0),
+        oom_killed=bool(state.get("OOMKilled")),
+        health=str(health["Status"]) if health.get("Status") else None,
+        health_failing_streak=int(health.get("FailingStreak") or 0),
+        health_last_output=last_output,
+        started_at=parse_time(state.get("StartedAt")),
+        finished_at=parse_time(state.get("FinishedAt")),
+        restart_count=int(data.get("RestartCount") or 0),
+        restart_policy=str(policy.get("Name") or "no") or "no",
+        restart_policy_max=int(policy.get("MaximumRetryCount") or 0),
+        healthcheck_start_period_s=int(check.get("StartPeriod") or 0) / 1e9,
+        stopped_on_purpose=stopped_on_purpose,
+        deaths=deaths,
+        is_self=is_self,
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One row of ``GET /containers/json?all=1``: enough to notice a change cheaply."""
+
+    id: str
+    name: str
+    state: str
+    health: str | None
+
+    @property
+    def fingerprint(self) -> tuple[str, str | None]:
+        """What, when changed, calls for a fresh inspect."""
+        return (self.state, self.health)
+
+
+def from_list(row: dict[str, Any]) -> Summary:
+    """Parse one list row; health is read from the Status text, e.g. 'Up 5 min (unhealthy)'."""
+    status = str(row.get("Status") or "")
+    health = None
+    for text, value in (("(unhealthy)", "unhealthy"), ("(healthy)", "healthy"),
+                        ("(health: starting)", "starting")):
+        if text in status:
+            health = value
+            break
+    names = row.get("Names") or ["/"]
+    return Summary(
+        id=str(row.get("Id", "")),
+        name=str(names[0]).lstrip("/"),
+        state=str(row.get("State") or "unknown"),
+        health=health,
+    )
+
+
+@dataclass(frozen=True)
+class Event:
+    """A container event from the engine's stream."""
+
+    time_ns: int
+    action: str  # e.g. "die", "health_status: unhealthy"
+    id: str
+    name: str
+    exit_code: int | None = None
+    signal: str | None = None
+
+    @property
+    def time(self) -> float:
+        """Event time in epoch seconds."""
+        return self.time_ns / 1e9
+
+    @property
+    def verb(self) -> str:
+        """The action without its detail: 'health_status: unhealthy' -> 'health_status'."""
+        return self.action.split(":", 1)[0].strip()
+
+
+def from_event(raw: dict[str, Any]) -> Event | None:
+    """Parse one events-stream message; None for non-container or malformed messages."""
+    if raw.get("Type", "container") != "container":
+        return None
+    actor = _d(raw, "Actor")
+    attrs = _d(actor, "Attributes")
+    cid = str(actor.get("ID") or raw.get("id") or "")
+    action = str(raw.get("Action") or raw.get("status") or "")
+    if not cid or not action:
+        return None
+    time_ns = raw.get("timeNano")
+    if not isinstance(time_ns, int):
+        secs = raw.get("time")
+        if not isinstance(secs, (int, float)):
+            return None
+        time_ns = int(secs * 1_000_000_000)
+    code = attrs.get("exitCode")
+    return Event(
+        time_ns=time_ns,
+        action=action,
+        id=cid,
+        name=str(attrs.get("name", "")),
+        exit_code=int(code) if isinstance(code, str) and code.lstrip("-").isdigit() else None,
+        signal=str(attrs["signal"]) if "signal" in attrs else None,
+    )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A container's resource limits from inspect; None where unlimited."""
+
+    mem_bytes: int | None
+    cpu_cores: float | None
+    pids: int | None
+
+
+def limits_from_inspect(data: dict[str, Any]) -> Limits:
+    """Memory, CPU (cores) and pids limits from ``HostConfig``."""
+    host = _d(data, "HostConfig")
+    mem = int(host.get("Memory") or 0)
+    nano = int(host.get("NanoCpus") or 0)
+    quota, period = int(host.get("CpuQuota") or 0), int(host.get("CpuPeriod") or 0)
+    # --cpu-quota alone leaves CpuPeriod 0: the kernel's default period (100 ms) applies.
+    period = period if period > 0 else 100_000
+    cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 else None)
+    pids = int(host.get("PidsLimit") or 0)
+    return Limits(mem if mem > 0 else None, cores, pids if pids > 0 else None)

@@ -1,0 +1,87 @@
+"""Render ``/status`` snapshots and ledger rows for people (pure).
+
+Owns: the text layout of ``healthd status`` and ``healthd history``. Must never: fetch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from healthd.core.classify import eta_text
+
+
+def ago(now: float, then: float | None) -> str:
+    """'12 s ago' style; '-' when never."""
+    if not then:
+        return "-"
+    d = max(0.0, now - then)
+    if d < 90:
+        return f"{d:.0f} s ago"
+    if d < 5400:
+        return f"{d / 60:.0f} min ago"
+    if d < 172800:
+        return f"{d / 3600:.1f} h ago"
+    return f"{d / 86400:.0f} d ago"
+
+
+def _forecast_text(row: dict[str, Any]) -> str:
+    parts = []
+    for f in row.get("forecasts") or []:
+        if f.get("eta_s") is not None:
+            flag = "!" if f.get("alarm") else ""
+            parts.append(f"{f['resource'].replace('_', ' ')} full in {eta_text(f['eta_s'])}{flag}")
+    return ", ".join(parts)
+
+
+def table(rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart."""
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def render_status(snap: dict[str, Any]) -> str:
+    """One row per container: health, reason, forecast, last action and when."""
+    now = float(snap.get("now") or 0.0)
+    head = [["CONTAINER", "HEALTH", "REASON", "FORECAST", "LAST ACTION", "WHEN"]]
+    body = []
+    for r in snap.get("containers", []):
+        reason = "; ".join(r.get("reasons") or []) or "-"
+        held = (r.get("decision") or "").partition(" [held: ")[2].rstrip("]")
+        if held:
+            reason += f" (held: {held})"
+        last = r.get("last_action") or "-"
+        if r.get("last_action_outcome"):
+            last = f"{last} ({r['last_action_outcome']})"
+        body.append([r["name"], r["health"], reason, _forecast_text(r) or "-", last,
+                     ago(now, r.get("last_action_at"))])
+    mode = " (dry-run)" if snap.get("dry_run") else ""
+    engine = "connected" if snap.get("engine_connected") else "DISCONNECTED"
+    lines = [f"healthd{mode}: engine {engine}, stats via {snap.get('stats_path')}, "
+             f"{len(body)} containers"]
+    for h in snap.get("host") or []:
+        if h.get("eta_s") is not None:
+            lines.append(f"host {h['resource'].replace('_', ' ')} full in {eta_text(h['eta_s'])}")
+    lines.append(table(head + body))
+    return "\n".join(lines)
+
+
+def explain(snap: dict[str, Any], name: str) -> str | None:
+    """The one-line explanation of the current decision for container ``name``."""
+    for r in snap.get("containers", []):
+        if r["name"] == name or r["id"].startswith(name):
+            return str(r.get("decision") or r.get("last_action") or f"{r['name']}: nothing to do")
+    return None
+
+
+def render_history(rows: Sequence[dict[str, Any]], now: float) -> str:
+    """Ledger rows, newest first."""
+    head = [["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "EXPLANATION"]]
+    body = [[str(r["id"]), ago(now, r["at"]), r["container"], r["action"], r["outcome"],
+             r["explanation"] + (f" - error: {r['error']}" if r.get("error") else "")]
+            for r in rows]
+    return table(head + body) if body else "no recorded decisions"

@@ -1,0 +1,172 @@
+"""healthd.status: /status snapshots and ledger rows in, the text of ``healthd status`` out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from healthd.core.model import Action, Decision, Failure, Health
+from healthd.serve import status
+
+NOW = 1_700_000_000.0
+
+HELD = Decision(
+    action=Action.RESTART, target_id="abc123", target_name="api", rule="unhealthy.critical",
+    failure=Failure.UNHEALTHY, severity=Health.CRITICAL,
+    evidence=("healthcheck failing 3 times in a row",),
+    suppressed_by="grace: started 5 s ago, 25 s left",
+)
+
+
+def snap(**kw: Any) -> dict[str, Any]:
+    rows = [
+        {
+            "id": "abc123def456", "name": "api", "status": "running", "health": "critical",
+            "reasons": ["unhealthy: healthcheck failing 3 times in a row"],
+            "decision": HELD.explain(),
+            "last_action": "restart api: rule unhealthy.critical",
+            "last_action_outcome": "succeeded", "last_action_at": NOW - 120,
+            "forecasts": [{"resource": "memory", "eta_s": 412.0, "alarm": True},
+                          {"resource": "pids", "eta_s": None, "alarm": False}],
+        },
+        {
+            "id": "fff000111222", "name": "db", "status": "running", "health": "healthy",
+            "reasons": [], "decision": None, "last_action": None, "last_action_outcome": None,
+            "last_action_at": None,
+            "forecasts": [{"resource": "host_disk", "eta_s": 7200.0, "alarm": False}],
+        },
+    ]
+    base: dict[str, Any] = {"now": NOW, "dry_run": False, "engine_connected": True,
+                            "stats_path": "cgroup", "containers": rows, "host": []}
+    base.update(kw)
+    return base
+
+
+def lines_of(text: str) -> list[str]:
+    return text.splitlines()
+
+
+def row_for(text: str, name: str) -> str:
+    return next(line for line in lines_of(text) if line.startswith(name + " "))
+
+
+# --- render_status ------------------------------------------------------------------------
+
+
+def test_status_header_line() -> None:
+    first = lines_of(status.render_status(snap()))[0]
+    assert first == "healthd: engine connected, stats via cgroup, 2 containers"
+
+
+def test_status_header_flags_dry_run_and_disconnected_engine() -> None:
+    first = lines_of(status.render_status(snap(dry_run=True, engine_connected=False)))[0]
+    assert first.startswith("healthd (dry-run): engine DISCONNECTED")
+
+
+def test_status_table_has_a_header_and_one_row_per_container() -> None:
+    text = status.render_status(snap())
+    lines = lines_of(text)
+    assert lines[1].split() == ["CONTAINER", "HEALTH", "REASON", "FORECAST", "LAST", "ACTION",
+                                "WHEN"]
+    assert [line.split()[0] for line in lines[2:]] == ["api", "db"]
+
+
+def test_status_row_shows_reason_hold_forecast_and_last_action() -> None:
+    api = row_for(status.render_status(snap()), "api")
+    assert "critical" in api
+    assert ("unhealthy: healthcheck failing 3 times in a row "
+            "(held: grace: started 5 s ago, 25 s left)") in api
+    assert "memory full in ~7 min!" in api  # '!' marks an alarmed forecast
+    assert "pids" not in api  # no ETA, no forecast text
+    assert "restart api: rule unhealthy.critical (succeeded)" in api
+    assert api.endswith("2 min ago")
+
+
+def test_status_row_of_a_quiet_container_uses_dashes() -> None:
+    db = row_for(status.render_status(snap()), "db")
+    assert db.split()[:3] == ["db", "healthy", "-"]
+    assert "host disk full in ~2.0 h" in db and "~2.0 h!" not in db
+    assert db.endswith("-")
+
+
+def test_status_columns_line_up() -> None:
+    header, *rows = lines_of(status.render_status(snap()))[1:]
+    col = header.index("HEALTH")
+    assert [row[col:].split()[0] for row in rows] == ["critical", "healthy"]
+    col = header.index("LAST ACTION")
+    assert rows[0][col:].startswith("restart api")
+    assert rows[1][col:].startswith("-")
+
+
+def test_status_lists_host_forecasts_with_an_eta() -> None:
+    host = [{"resource": "host_memory", "eta_s": 3000.0}, {"resource": "host_disk", "eta_s": None}]
+    lines = lines_of(status.render_status(snap(host=host)))
+    assert "host host memory full in ~50 min" in lines
+    assert not any(line.startswith("host host disk") for line in lines)
+
+
+def test_status_with_no_containers() -> None:
+    text = status.render_status(snap(containers=[]))
+    assert lines_of(text)[0].endswith("0 containers")
+    assert lines_of(text)[1].startswith("CONTAINER")
+
+
+# --- explain ------------------------------------------------------------------------------
+
+
+def test_explain_by_name_returns_the_decision_line() -> None:
+    line = status.explain(snap(), "api")
+    assert line == HELD.explain()
+    assert line is not None and "[held: grace:" in line
+
+
+def test_explain_by_id_prefix() -> None:
+    assert status.explain(snap(), "abc1") == HELD.explain()
+
+
+def test_explain_falls_back_to_last_action_then_nothing() -> None:
+    s = snap()
+    s["containers"][0]["decision"] = None
+    assert status.explain(s, "api") == "restart api: rule unhealthy.critical"
+    assert status.explain(s, "db") == "db: nothing to do"
+
+
+def test_explain_unknown_container_is_none() -> None:
+    assert status.explain(snap(), "nope") is None
+
+
+# --- render_history -----------------------------------------------------------------------
+
+
+def test_history_rows_and_error() -> None:
+    rows = [
+        {"id": 7, "at": NOW - 30, "container": "api", "action": "restart",
+         "outcome": "failed", "explanation": "restart api: rule unhealthy.critical",
+         "error": "engine timed out"},
+        {"id": 6, "at": NOW - 7200, "container": "db", "action": "alert",
+         "outcome": "succeeded", "explanation": "alert db: rule crash_loop.critical",
+         "error": None},
+    ]
+    lines = lines_of(status.render_history(rows, NOW))
+    assert lines[0].split() == ["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "EXPLANATION"]
+    assert lines[1].split()[:6] == ["7", "30", "s", "ago", "api", "restart"]
+    assert lines[1].endswith("restart api: rule unhealthy.critical - error: engine timed out")
+    assert lines[2].startswith("6   2.0 h ago")
+    assert lines[2].endswith("alert db: rule crash_loop.critical")
+
+
+def test_history_empty() -> None:
+    assert status.render_history([], NOW) == "no recorded decisions"
+
+
+# --- ago ----------------------------------------------------------------------------------
+
+AGO = [(None, "-"), (0.0, "-"), (NOW - 12, "12 s ago"), (NOW + 5, "0 s ago"),
+       (NOW - 600, "10 min ago"), (NOW - 7200, "2.0 h ago"), (NOW - 3 * 86400, "3 d ago")]
+
+
+@pytest.mark.parametrize(("then", "text"), AGO,
+                         ids=["never", "zero", "seconds", "future", "minutes", "hours", "days"])
+def test_ago(then: float | None, text: str) -> None:
+    assert status.ago(NOW, then) == text
