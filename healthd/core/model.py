@@ -82,6 +82,9 @@ class ContainerState:
     stopped_on_purpose: bool = False  # a kill/stop reached it through the API before it died
     deaths: tuple[float, ...] = ()  # recent die times seen in events, oldest first
     is_self: bool = False
+    network_mode: str = ""  # HostConfig.NetworkMode: "host", "none", "container:<id>", ...
+    image_id: str = ""  # the image the container runs (sha256:...), for drift against its tag
+    created_at: float = 0.0
 
     def label(self, key: str) -> str | None:
         """Return the value of label ``key`` or None."""

@@ -79,6 +79,9 @@ def from_inspect(
         stopped_on_purpose=stopped_on_purpose,
         deaths=deaths,
         is_self=is_self,
+        network_mode=str(host.get("NetworkMode") or ""),
+        image_id=str(data.get("Image") or ""),
+        created_at=parse_time(data.get("Created")),
     )
 
 

@@ -293,3 +293,11 @@ def test_limits_cpu_quota_without_period_uses_kernel_default() -> None:
     assert (recorded["HostConfig"]["CpuQuota"], recorded["HostConfig"]["CpuPeriod"]) == (50000, 0)
     assert limits_from_inspect(recorded).cpu_cores == 0.5
 
+
+
+def test_inspect_gives_network_mode_image_id_and_creation_time() -> None:
+    data = json.loads((FIXTURES / "inspect_healthy-job.json").read_text())
+    c = from_inspect(data)
+    assert c.network_mode == data["HostConfig"]["NetworkMode"]
+    assert c.image_id.startswith("sha256:")
+    assert c.created_at == pt(data["Created"])
