@@ -29,12 +29,19 @@ class Failure(str, enum.Enum):
     CRASH_LOOP = "crash_loop"
     RESOURCE_PRESSURE = "resource_pressure"
     PREDICTED_EXHAUSTION = "predicted_exhaustion"
+    DEPENDENCY_FAILURE = "dependency_failure"  # failing because something it needs fails
+    DEPENDENCY_RESTARTED = "dependency_restarted"  # a restart_with upstream came back
+    CONFIG_DRIFT = "config_drift"  # its config hash or image differs from what it should run
+    SUSTAINED_PRESSURE = "sustained_pressure"  # a service's replicas are short (or idle)
 
 
 class Action(str, enum.Enum):
     """What healthd may do about a classification."""
 
     RESTART = "restart"
+    RECREATE = "recreate"  # remove and create again from the service's current config
+    SCALE_UP = "scale_up"
+    SCALE_DOWN = "scale_down"
     ALERT = "alert"
     NONE = "none"
 
@@ -97,6 +104,10 @@ class ContainerState:
     def running(self) -> bool:
         """True while the container's process is up (or being restarted by the engine)."""
         return self.status in ("running", "restarting", "paused")
+
+
+# Actions that change something on the engine (as opposed to alerting or doing nothing).
+ENGINE_ACTIONS = frozenset({Action.RESTART, Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN})
 
 
 @dataclass(frozen=True)
@@ -186,11 +197,13 @@ class Decision:
     at: float = 0.0
     stop_timeout_s: int = 10
     notes: tuple[str, ...] = ()
+    service: str | None = None  # "project/service" for actions on a whole service
+    replicas: int | None = None  # for scale actions: how many replicas after the action
 
     @property
     def acts(self) -> bool:
         """True when the shell should send something to the engine."""
-        return self.action is Action.RESTART and self.suppressed_by is None
+        return self.action in ENGINE_ACTIONS and self.suppressed_by is None
 
     def explain(self) -> str:
         """One line for the log and ``healthd status``."""
