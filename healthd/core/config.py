@@ -113,6 +113,13 @@ DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "predicted_exhaustion.pids": {"degraded": "alert", "critical": "alert"},
     "predicted_exhaustion.host_memory": {"degraded": "alert", "critical": "alert"},
     "predicted_exhaustion.host_disk": {"degraded": "alert", "critical": "alert"},
+    # Held while what it depends on is failing or settling; then restarted like its own
+    # failure, in dependency order.
+    "dependency_failure": {"degraded": "restart", "critical": "restart"},
+    "dependency_restarted": {"degraded": "restart", "critical": "restart"},
+    "config_drift": {"degraded": "alert", "critical": "alert"},
+    "sustained_pressure": {"degraded": "scale_up", "critical": "scale_up"},
+    "idle_replicas": {"degraded": "scale_down", "critical": "scale_down"},
 }
 TABLE_ROWS = tuple(DEFAULT_TABLE)
 SEVERITIES = (Health.DEGRADED.value, Health.CRITICAL.value)

@@ -32,7 +32,8 @@ class Failure(str, enum.Enum):
     DEPENDENCY_FAILURE = "dependency_failure"  # failing because something it needs fails
     DEPENDENCY_RESTARTED = "dependency_restarted"  # a restart_with upstream came back
     CONFIG_DRIFT = "config_drift"  # its config hash or image differs from what it should run
-    SUSTAINED_PRESSURE = "sustained_pressure"  # a service's replicas are short (or idle)
+    SUSTAINED_PRESSURE = "sustained_pressure"  # a scalable service's replicas are short
+    IDLE_REPLICAS = "idle_replicas"  # a scaled-up service has had slack for a whole window
 
 
 class Action(str, enum.Enum):
