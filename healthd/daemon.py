@@ -1,84 +1,44 @@
-"""The observe → decide → act loop (the imperative shell around the pure core).
+"""The observe → decide → act loop: wiring between the shell and the pure core.
 
-Owns: the per-container memory of what the engine said, the main loop that handles events
-and periodic sweeps, and the action workers. Every action's intent goes to the ledger
-before it is sent and its outcome after. Must never: hold decision logic; that is
-``classify`` and ``decide``.
+Owns: the main loop that takes events, inspects and sweeps off one queue, hands the
+observations to the core and the decisions to the actions. Its parts each have a module:
+per-container memory (``observe.memory``), action bookkeeping (``act.runner``), the
+/status shape (``serve.snapshot``). Must never: hold decision logic (``core``), talk to
+the engine on its own thread, or keep state that one of those parts owns.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
+from healthd.act.runner import Actions, Inspected
 from healthd.core import classify, decide, labels
 from healthd.core.config import Config
-from healthd.core.model import (
-    Action,
-    Assessment,
-    ContainerState,
-    Decision,
-    ForecastView,
-    Health,
-    Outcome,
-    Resource,
-    Usage,
-)
+from healthd.core.model import ContainerState, Resource
 from healthd.foresight.tracker import Foresight
-from healthd.observe import containers, engine
+from healthd.observe import engine
 from healthd.observe.containers import Event, Limits
-from healthd.observe.observer import Known, Observer, Sweep
-from healthd.observe.sampler import Sampler, StatsTarget
+from healthd.observe.memory import Memory, Tracked
+from healthd.observe.observer import Observer, Sweep
+from healthd.observe.sampler import Sampler
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
+from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
 from healthd.store.ledger import Ledger
 
 log = logging.getLogger("healthd")
 
-_DEATH_MEMORY = 32  # die times kept per container: enough for any crash-loop window
 _CURSOR_KEY = "events_cursor_ns"
 _RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop")
 # A cursor older than this is not trusted to bound "died while we watched": the engine
 # keeps few events in memory, so anything older would be healed without its history.
 _MAX_LOOKBACK_S = 3600.0
-
-
-@dataclass
-class Tracked:
-    """What healthd remembers of one container between observations (shell state)."""
-
-    state: ContainerState
-    limits: Limits
-    fingerprint: tuple[str, str | None] = ("", None)
-    deaths: deque[float] = field(default_factory=lambda: deque(maxlen=_DEATH_MEMORY))
-    stopped_on_purpose: bool = False
-    oom_seen: bool = False
-    usage: Usage | None = None
-    forecasts: tuple[ForecastView, ...] = ()
-    assessment: Assessment = field(default_factory=lambda: Assessment(Health.UNKNOWN))
-    last_decision: Decision | None = None
-    last_recorded: tuple[Any, ...] | None = None
-    inspected: bool = False  # False for a placeholder made from an event: never decided on
-    epoch: int = 0  # bumped by each lifecycle event; an inspect taken before it is stale
-
-
-@dataclass(frozen=True)
-class Inspected:
-    """An inspect done by a worker thread, handed back to the main loop."""
-
-    cid: str
-    data: dict[str, Any] | None  # None: gone, or (after an action) the engine did not answer
-    epoch: int
-    trigger: float | None
-    after_action: bool = False  # the look after healthd's own restart: ends "in flight"
 
 
 class Daemon:
@@ -95,13 +55,11 @@ class Daemon:
         self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
             cfg, eng, ledger, metrics, clock)
         self.dry_run = cfg.daemon.dry_run
-        self.tracked: dict[str, Tracked] = {}
-        self.own_ids = engine.own_container_ids()
+        self.memory = Memory(engine.own_container_ids())
         self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
         self._stopping = threading.Event()
-        self._lock = threading.Lock()  # guards tracked/in_flight against the HTTP thread
-        self.in_flight: dict[str, str] = {}  # container id -> service key
-        self.workers = ThreadPoolExecutor(cfg.daemon.action_workers, thread_name_prefix="act")
+        self.actions = Actions(eng, ledger, metrics, self.queue, cfg.daemon.action_workers,
+                               clock)
         # Inspects run here, never on the main loop: the engine answers one only when it can
         # take the container's lock, which it holds through a stop or restart.
         self.inspector = ThreadPoolExecutor(4, thread_name_prefix="inspect")
@@ -127,7 +85,7 @@ class Daemon:
         self.watcher = Watcher(eng.events, self.queue,
                                self.cursor_ns or int(self.started_at * 1e9),
                                cfg.watch.reconnect_max_s)
-        self.observer = Observer(eng, self.sampler, self._known, self.queue,
+        self.observer = Observer(eng, self.sampler, self.memory.known, self.queue,
                                  cfg.watch.stats_interval_s, cfg.watch.docker_root or None,
                                  clock)
 
@@ -169,7 +127,7 @@ class Daemon:
         self.watcher.stop()
         self.observer.stop()
         self.inspector.shutdown(wait=True, cancel_futures=True)
-        self.workers.shutdown(wait=True, cancel_futures=True)
+        self.actions.shutdown()
         self.foresight.close()
         self._save_cursor()
 
@@ -191,59 +149,28 @@ class Daemon:
             return
         self.queue.put(Inspected(cid, data, epoch, trigger))
 
-    def _fresh(self, cid: str, epoch: int) -> bool:
-        """False when an inspect taken at ``epoch`` predates a newer lifecycle event."""
-        t = self.tracked.get(cid)
-        return t is None or not t.inspected or t.epoch == epoch
+    def _apply_inspect(self, cid: str, data: dict[str, Any]) -> Tracked:
+        return self.memory.apply_inspect(cid, data, engine.is_own(cid, self.memory.own_ids))
 
     def _on_inspected(self, item: Inspected) -> None:
+        in_flight = self.actions.in_flight
         if item.after_action:
-            # Only now, with the post-restart state in hand, may the container be decided
+            # Only now, with the post-action state in hand, may the container be decided
             # on again: earlier, its stale pre-restart state would ask for a second restart.
-            t = self.tracked.get(item.cid)
+            t = self.memory.get(item.cid)
             if t is not None:
-                t.epoch += 1  # inspects requested during the restart are stale
+                t.epoch += 1  # inspects requested during the action are stale
             if item.data is not None:
                 self._apply_inspect(item.cid, item.data)
-            self.in_flight.pop(item.cid, None)
+            self.actions.done(item.cid)
         elif item.data is None:
             self._forget(item.cid)
-        elif item.cid not in self.in_flight and self._fresh(item.cid, item.epoch):
+        elif item.cid not in in_flight and self.memory.fresh(item.cid, item.epoch):
             t = self._apply_inspect(item.cid, item.data)
             self._evaluate(t, trigger=item.trigger)
 
-    def _apply_inspect(self, cid: str, data: dict[str, Any]) -> Tracked:
-        with self._lock:
-            t = self.tracked.get(cid)
-            limits = containers.limits_from_inspect(data)
-            if t is None:
-                t = Tracked(state=containers.from_inspect(data), limits=limits)
-                self.tracked[cid] = t
-            t.limits = limits
-            t.state = containers.from_inspect(
-                data, deaths=tuple(t.deaths), stopped_on_purpose=t.stopped_on_purpose,
-                is_self=engine.is_own(cid, self.own_ids))
-            if t.state.running:
-                t.oom_seen = False
-            t.fingerprint = (t.state.status, t.state.health)
-            t.inspected = True
-        return t
-
-    def _known(self) -> Known:
-        """For the observer thread: fingerprints to diff the list against, stats targets."""
-        with self._lock:
-            items = list(self.tracked.values())
-        return Known(
-            fingerprints={t.state.id: t.fingerprint for t in items},
-            epochs={t.state.id: t.epoch for t in items},
-            targets=[StatsTarget(t.state.id, t.state.name, t.limits.mem_bytes,
-                                 t.limits.cpu_cores, t.limits.pids)
-                     for t in items if t.state.running],
-        )
-
     def _forget(self, cid: str) -> None:
-        with self._lock:
-            t = self.tracked.pop(cid, None)
+        t = self.memory.forget(cid)
         if t is not None:
             self.foresight.forget(cid, t.state.name)
 
@@ -257,34 +184,16 @@ class Daemon:
             return
         if ev.verb not in _RELEVANT:
             return
-        t = self.tracked.get(ev.id)
-        if t is None:  # new to us: a placeholder keeps the event's memory until inspected
-            t = Tracked(state=ContainerState(id=ev.id, name=ev.name, status="created"),
-                        limits=Limits(None, None, None))
-            with self._lock:
-                self.tracked[ev.id] = t
-        t.epoch += 1
-        if ev.verb == "kill":
-            t.stopped_on_purpose = True  # docker stop / kill / compose down: leave it be
-        elif ev.verb == "oom":
-            t.oom_seen = True  # the die that follows carries the decision
-        elif ev.verb == "start":
-            t.stopped_on_purpose = t.oom_seen = False
+        t = self.memory.on_event(ev)
+        if ev.verb == "start":
             # A fresh process is a new regime: the old series (and any alarm it raised)
             # would read its drop to a small footprint as a fall and its regrowth as a leak.
             self.foresight.forget(ev.id, t.state.name)
-            t.forecasts = ()
-        elif ev.verb == "die" and not t.stopped_on_purpose:
-            t.deaths.append(ev.time)
-        if ev.id in self.in_flight or ev.verb in ("kill", "oom"):
+        if ev.id in self.actions.in_flight or ev.verb in ("kill", "oom"):
             return
         if ev.verb == "die" and ev.exit_code is not None and t.inspected:
             # The event says all a die decision needs. The next sweep inspects.
-            t.state = dataclasses.replace(
-                t.state, status="exited", exit_code=ev.exit_code, finished_at=ev.time,
-                oom_killed=t.oom_seen, deaths=tuple(t.deaths),
-                stopped_on_purpose=t.stopped_on_purpose)
-            t.fingerprint = ("", None)
+            self.memory.apply_die(t, ev)
             self._evaluate(t, trigger=ev.time)
         else:
             self._request_inspect(t, ev.time)
@@ -292,19 +201,21 @@ class Daemon:
     def _apply_sweep(self, sw: Sweep) -> None:
         """Fold one observation sweep in and decide for every container."""
         started = time.perf_counter()
+        in_flight = self.actions.in_flight
         if sw.summaries is not None:
             self.metrics.engine_up.set(1)
             seen = {s.id for s in sw.summaries}
             # Forget what the list no longer shows, unless an event about it came since.
-            for cid, t in list(self.tracked.items()):
+            for t in self.memory.all():
+                cid = t.state.id
                 if cid not in seen and sw.epochs.get(cid) == t.epoch:
                     self._forget(cid)
         for cid, (data, epoch) in sw.inspected.items():
             if data is None:
                 self._forget(cid)
-            elif cid not in self.in_flight and self._fresh(cid, epoch):
+            elif cid not in in_flight and self.memory.fresh(cid, epoch):
                 self._apply_inspect(cid, data)
-        for t in list(self.tracked.values()):
+        for t in self.memory.all():
             t.usage = sw.usages.get(t.state.id) if t.state.running else None
             if t.usage is not None:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
@@ -312,10 +223,11 @@ class Daemon:
         self.foresight.poll()
         # Without the engine, what we know of containers is stale: acting on it would only
         # burn budgets on failed restarts. Decide again once the stream is back.
-        for t in list(self.tracked.values()) if self.watcher.connected else []:
-            if t.state.id not in self.in_flight:
+        for t in self.memory.all() if self.watcher.connected else []:
+            if t.state.id not in in_flight:
                 self._evaluate(t)
-        self._export_health()
+        for h, n in self.memory.health_counts().items():
+            self.metrics.containers.labels(h.value).set(n)
         self._save_cursor()
         elapsed = sw.duration_s + time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
@@ -333,108 +245,41 @@ class Daemon:
         self.host.forecasts = tuple(views)
         self._evaluate(self.host)
 
-    def _export_health(self) -> None:
-        counts = dict.fromkeys(Health, 0)
-        for t in self.tracked.values():
-            counts[t.assessment.health] += 1
-        for h, n in counts.items():
-            self.metrics.containers.labels(h.value).set(n)
-
     def _save_cursor(self) -> None:
         # The last event *handled*, not the watcher's last one read: events still queued
         # when healthd is killed must be replayed on the next start.
         if self.cursor_ns:
             self.ledger.set_meta(_CURSOR_KEY, str(self.cursor_ns))
 
-    # ---- decide and act --------------------------------------------------------------
+    # ---- decide ------------------------------------------------------------------------
+    def _context(self, now: float) -> decide.Context:
+        horizon = max(self.cfg.guards.budget_window_s, self.cfg.guards.alert_repeat_s, 60.0)
+        return decide.Context(
+            now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
+            watch_since=self.watch_since, dry_run=self.dry_run,
+            busy_services=self.actions.busy_services())
+
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:
             return  # a placeholder knows no labels or restart policy: wait for its inspect
         now = self.clock()
-        state = t.state
-        t.assessment, cls = classify.assess(state, t.usage, t.forecasts, now,
+        t.assessment, cls = classify.assess(t.state, t.usage, t.forecasts, now,
                                             self.cfg.classify, self.cfg.thresholds)
         if cls is None:
             t.last_decision, t.last_recorded = None, None
             return
-        horizon = max(self.cfg.guards.budget_window_s, self.cfg.guards.alert_repeat_s, 60.0)
-        ctx = decide.Context(
-            now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
-            watch_since=self.watch_since, dry_run=self.dry_run,
-            busy_services=frozenset(self.in_flight.values()))
-        d = decide.decide(state, cls, ctx)
-        if d is None or d.action is Action.NONE:
-            t.last_decision = d
+        d = decide.decide(t.state, cls, self._context(now))
+        if d is None:
+            t.last_decision = None
             return
-        t.last_decision = d
-        held = d.suppressed_by.split(":", 1)[0] if d.suppressed_by else ""
-        self.metrics.decisions.labels(d.action.value, held or "none").inc()
-        if d.acts:
-            self._send(t, d, trigger)
-        elif d.action is Action.ALERT and d.suppressed_by is None:
-            log.warning("ALERT %s", d.explain())
-            self.ledger.record(d, Outcome.SUCCEEDED)
-            self.metrics.actions.labels("alert", "succeeded").inc()
-        else:
-            # A held decision repeats every tick; record it only when what holds it changes.
-            key = (d.action, d.rule, held)
-            if key != t.last_recorded:
-                log.info("%s", d.explain())
-                self.ledger.record(d, Outcome.SKIPPED)
-            t.last_recorded = key
-            return
-        t.last_recorded = None
-
-    def _send(self, t: Tracked, d: Decision, trigger: float | None) -> None:
-        row = self.ledger.record(d, Outcome.PENDING)
-        service = labels.parse(t.state.labels).service or f"container:{t.state.id}"
-        self.in_flight[t.state.id] = service
-        log.warning("%s", d.explain())
-        if trigger is not None:
-            self.metrics.latency.labels("restart").observe(max(0.0, self.clock() - trigger))
-        self.workers.submit(self._restart, d, row)
-
-    def _restart(self, d: Decision, row: int) -> None:
-        log.debug("sending restart %s %s", d.target_id, d.target_name)
-        try:
-            self.engine.restart(d.target_id, d.stop_timeout_s)
-        except engine.ActionFailed as exc:
-            log.error("restart %s failed (%s): %s", d.target_name,
-                      "retryable" if exc.retryable else "permanent", exc)
-            self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc), exc.retryable)
-            self.metrics.actions.labels("restart", "failed").inc()
-        else:
-            self.ledger.complete(row, Outcome.SUCCEEDED, self.clock())
-            self.metrics.actions.labels("restart", "succeeded").inc()
-            log.info("restarted %s", d.target_name)
-        finally:
-            data: dict[str, Any] | None = None
-            try:
-                data = self.engine.inspect(d.target_id)
-            except engine.EngineError as exc:
-                log.info("cannot look at %s after the restart: %s", d.target_name, exc)
-            self.queue.put(Inspected(d.target_id, data, 0, None, after_action=True))
+        self.actions.handle(t, d, trigger)
 
     # ---- status ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """What ``healthd status`` shows: one row per watched container."""
-        rows = []
-        with self._lock:
-            items = list(self.tracked.values())
-        for t in sorted(items, key=lambda x: x.state.name):
-            last = self.ledger.last_action_for(t.state.name)
-            rows.append({
-                "id": t.state.id[:12], "name": t.state.name, "status": t.state.status,
-                "health": t.assessment.health.value, "reasons": list(t.assessment.reasons),
-                "decision": t.last_decision.explain() if t.last_decision else None,
-                "last_action": last.explanation if last else None,
-                "last_action_outcome": last.outcome if last else None,
-                "last_action_at": last.at if last else None,
-                "forecasts": [f.__dict__ | {"resource": f.resource.value} for f in t.forecasts],
-                "usage": t.usage.__dict__ if t.usage else None,
-            })
         return {
             "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
             "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
-            "containers": rows, "host": self.foresight.host_rows(),
+            "containers": snapshot.container_rows(self.memory.all(), self.ledger),
+            "host": self.foresight.host_rows(),
         }

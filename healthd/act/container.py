@@ -1,0 +1,16 @@
+"""Actions on one container: restart.
+
+Owns: turning a container Decision into the engine call that carries it out.
+Must never: decide, record or retry; the runner records intent and outcome, and a failure
+goes back through the guards as ``ActionFailed(retryable=...)``.
+"""
+
+from __future__ import annotations
+
+from healthd.core.model import Decision
+from healthd.observe.engine import Engine
+
+
+def restart(eng: Engine, d: Decision) -> None:
+    """Restart the decision's target with its stop timeout; raises ActionFailed."""
+    eng.restart(d.target_id, d.stop_timeout_s)

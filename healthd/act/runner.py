@@ -1,0 +1,120 @@
+"""Action bookkeeping: from a Decision to the engine and into the ledger.
+
+Owns: what is in flight, the worker threads that carry actions out, and the ledger rows of
+every decision worth keeping (an action's intent before it is sent and its outcome after;
+alerts; held decisions when what holds them changes). Hands the daemon a look at the
+target after each action, so it decides on the post-action state, never the stale one.
+Must never: decide; the pure core has done that.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from healthd.act import container
+from healthd.core import labels
+from healthd.core.model import Action, Decision, Outcome
+from healthd.observe import engine
+from healthd.observe.memory import Tracked
+from healthd.serve.metrics import Metrics
+from healthd.store.ledger import Ledger
+
+log = logging.getLogger("healthd")
+
+Performer = Callable[[engine.Engine, Decision], None]
+# One entry per action family; each raises engine.ActionFailed when the engine says no.
+PERFORMERS: dict[Action, Performer] = {Action.RESTART: container.restart}
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """An inspect done by a worker thread, handed back to the main loop."""
+
+    cid: str
+    data: dict[str, Any] | None  # None: gone, or (after an action) the engine did not answer
+    epoch: int
+    trigger: float | None
+    after_action: bool = False  # the look after healthd's own action: ends "in flight"
+
+
+class Actions:
+    """Sends decisions to the engine in worker threads and keeps their books."""
+
+    def __init__(self, eng: engine.Engine, ledger: Ledger, metrics: Metrics,
+                 out: queue.Queue[Any], workers: int, clock: Callable[[], float]) -> None:
+        self.engine, self.ledger, self.metrics, self.out, self.clock = (
+            eng, ledger, metrics, out, clock)
+        self.in_flight: dict[str, str] = {}  # target container id -> its service key
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="act")
+
+    def busy_services(self) -> frozenset[str]:
+        """Services with an action in flight (one replica or service step at a time)."""
+        return frozenset(self.in_flight.values())
+
+    def handle(self, t: Tracked, d: Decision, trigger: float | None) -> None:
+        """Act on, record or quietly keep a decision the core made for ``t``."""
+        t.last_decision = d
+        if d.action is Action.NONE:
+            return
+        held = d.suppressed_by.split(":", 1)[0] if d.suppressed_by else ""
+        self.metrics.decisions.labels(d.action.value, held or "none").inc()
+        if d.acts:
+            self._send(t, d, trigger)
+        elif d.action is Action.ALERT and d.suppressed_by is None:
+            log.warning("ALERT %s", d.explain())
+            self.ledger.record(d, Outcome.SUCCEEDED)
+            self.metrics.actions.labels("alert", "succeeded").inc()
+        else:
+            # A held decision repeats every tick; record it only when what holds it changes.
+            key = (d.action, d.rule, held)
+            if key != t.last_recorded:
+                log.info("%s", d.explain())
+                self.ledger.record(d, Outcome.SKIPPED)
+            t.last_recorded = key
+            return
+        t.last_recorded = None
+
+    def _send(self, t: Tracked, d: Decision, trigger: float | None) -> None:
+        row = self.ledger.record(d, Outcome.PENDING)
+        service = d.service or labels.parse(t.state.labels).service
+        self.in_flight[d.target_id] = service or f"container:{d.target_id}"
+        log.warning("%s", d.explain())
+        if trigger is not None:
+            self.metrics.latency.labels(d.action.value).observe(
+                max(0.0, self.clock() - trigger))
+        self._pool.submit(self._perform, d, row)
+
+    def _perform(self, d: Decision, row: int) -> None:
+        what = d.action.value
+        log.debug("sending %s %s %s", what, d.target_id, d.target_name)
+        try:
+            PERFORMERS[d.action](self.engine, d)
+        except engine.ActionFailed as exc:
+            log.error("%s %s failed (%s): %s", what, d.target_name,
+                      "retryable" if exc.retryable else "permanent", exc)
+            self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc), exc.retryable)
+            self.metrics.actions.labels(what, "failed").inc()
+        else:
+            self.ledger.complete(row, Outcome.SUCCEEDED, self.clock())
+            self.metrics.actions.labels(what, "succeeded").inc()
+            log.info("%s %s: done", what, d.target_name)
+        finally:
+            data: dict[str, Any] | None = None
+            try:
+                data = self.engine.inspect(d.target_id)
+            except engine.EngineError as exc:
+                log.info("cannot look at %s after the %s: %s", d.target_name, what, exc)
+            self.out.put(Inspected(d.target_id, data, 0, None, after_action=True))
+
+    def done(self, cid: str) -> None:
+        """The post-action look at ``cid`` has been folded in: it may be decided on again."""
+        self.in_flight.pop(cid, None)
+
+    def shutdown(self) -> None:
+        """Wait for the actions in flight; drop those not started."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
