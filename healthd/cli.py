@@ -83,7 +83,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     m = metrics.Metrics()
     d = daemon.Daemon(cfg, eng, store, m)
     try:
-        http = server.Server(cfg.daemon.listen, m.render, d.snapshot, d.healthy)
+        http = server.Server(cfg.daemon.listen, m.render, d.snapshot, d.liveness)
     except (OSError, ValueError) as exc:
         click.echo(f"error: cannot listen on {cfg.daemon.listen}: {exc}", err=True)
         sys.exit(1)

@@ -58,6 +58,7 @@ class Daemon:
         self.memory = Memory(engine.own_container_ids())
         self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
         self._stopping = threading.Event()
+        self._turned = time.monotonic()  # when the main loop last finished an iteration
         self.actions = Actions(eng, ledger, metrics, self.queue, cfg.daemon.action_workers,
                                clock)
         # Inspects run here, never on the main loop: the engine answers one only when it can
@@ -101,6 +102,9 @@ class Daemon:
         self._apply_sweep(self.observer.sweep())  # the first picture, before any event
         self.observer.start()
         while not self._stopping.is_set():
+            # Set before blocking on the queue: an idle loop turns at least once a second,
+            # so a stale mark means the loop is stuck inside an item, not waiting for one.
+            self._turned = time.monotonic()
             try:
                 item = self.queue.get(timeout=1.0)
             except queue.Empty:
@@ -131,9 +135,16 @@ class Daemon:
         self.foresight.close()
         self._save_cursor()
 
-    def healthy(self) -> bool:
-        """For /healthz: the events stream is connected."""
-        return self.watcher.connected
+    def liveness(self) -> str | None:
+        """For /healthz and the systemd watchdog: None while the main loop turns and the
+        events stream is connected, else what is wrong."""
+        stalled = time.monotonic() - self._turned
+        if stalled > self.cfg.daemon.liveness_s:
+            return (f"main loop stalled for {stalled:.0f} s "
+                    f"(limit daemon.liveness_s = {self.cfg.daemon.liveness_s:.0f} s)")
+        if not self.watcher.connected:
+            return "engine unreachable: the events stream is disconnected"
+        return None
 
     # ---- observe ---------------------------------------------------------------------
     def _request_inspect(self, t: Tracked, trigger: float | None) -> None:

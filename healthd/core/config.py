@@ -52,6 +52,9 @@ class DaemonSettings:
     log_level: str = "info"
     log_format: str = "text"
     action_workers: int = 4
+    # /healthz turns 503 (and the systemd watchdog stops) when the main loop has not turned
+    # for this long: it turns at least once a second when idle.
+    liveness_s: float = 60.0
 
 
 @dataclass(frozen=True)

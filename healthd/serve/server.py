@@ -24,6 +24,13 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _healthz(problem: str | None) -> tuple[int, str, bytes]:
+    """200 "ok", or 503 with what is wrong (a stalled loop, a lost engine)."""
+    if problem is None:
+        return 200, "text/plain", b"ok\n"
+    return 503, "text/plain", f"{problem}\n".encode()
+
+
 class Server:
     """A small threaded HTTP server in a daemon thread."""
 
@@ -32,15 +39,14 @@ class Server:
         listen: str,
         metrics: Callable[[], bytes],
         status: Callable[[], dict[str, Any]],
-        healthy: Callable[[], bool],
+        liveness: Callable[[], str | None],
     ) -> None:
         host, port = parse_listen(listen)
         routes: dict[str, Callable[[], tuple[int, str, bytes]]] = {
             "/metrics": lambda: (200, "text/plain; version=0.0.4; charset=utf-8", metrics()),
             "/status": lambda: (200, "application/json",
                                 json.dumps(status(), indent=1).encode()),
-            "/healthz": lambda: (200, "text/plain", b"ok\n") if healthy()
-            else (503, "text/plain", b"engine unreachable\n"),
+            "/healthz": lambda: _healthz(liveness()),
         }
 
         class Handler(BaseHTTPRequestHandler):
