@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from healthd.act.runner import Actions, Inspected
-from healthd.core import classify, decide, labels
+from healthd.core import classify, decide, labels, stack
 from healthd.core.config import Config
 from healthd.core.model import ContainerState, Resource
 from healthd.foresight.tracker import Foresight
@@ -27,6 +27,7 @@ from healthd.observe.containers import Event, Limits
 from healthd.observe.memory import Memory, Tracked
 from healthd.observe.observer import Observer, Sweep
 from healthd.observe.sampler import Sampler
+from healthd.observe.stacks import Stacks
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
@@ -68,6 +69,7 @@ class Daemon:
                                cgroup_root=cfg.watch.cgroup_root,
                                concurrency=cfg.watch.stats_concurrency)
         self.foresight = Foresight(cfg.forecast, metrics)
+        self.stacks = Stacks(cfg)
         self.started_at = clock()
         # The host is watched like a container that is always opted in: its forecasts go
         # through the same classifier and decision table (rows predicted_exhaustion.host_*).
@@ -182,6 +184,7 @@ class Daemon:
 
     def _forget(self, cid: str) -> None:
         t = self.memory.forget(cid)
+        self.actions.forget(cid)
         if t is not None:
             self.foresight.forget(cid, t.state.name)
 
@@ -232,11 +235,16 @@ class Daemon:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
         self._observe_host(sw)
         self.foresight.poll()
+        self.stacks.rebuild(self.memory.all())
         # Without the engine, what we know of containers is stale: acting on it would only
         # burn budgets on failed restarts. Decide again once the stream is back.
-        for t in self.memory.all() if self.watcher.connected else []:
-            if t.state.id not in in_flight:
-                self._evaluate(t)
+        if self.watcher.connected:
+            # Upstreams first: a dependent's decision reads its upstream's fresh health.
+            for t in self._in_dependency_order(self.memory.all()):
+                if t.state.id not in in_flight:
+                    self._evaluate(t)
+                else:
+                    self._refresh_service(t)
         for h, n in self.memory.health_counts().items():
             self.metrics.containers.labels(h.value).set(n)
         self._save_cursor()
@@ -268,7 +276,28 @@ class Daemon:
         return decide.Context(
             now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
             watch_since=self.watch_since, dry_run=self.dry_run,
-            busy_services=self.actions.busy_services())
+            busy_services=self.actions.busy_services(),
+            topology=self.stacks.topology, services=self.stacks.health)
+
+    def _in_dependency_order(self, items: list[Tracked]) -> list[Tracked]:
+        rank = {svc: i for i, svc in enumerate(self.stacks.topology.order())}
+        topo = self.stacks.topology
+        return sorted(items, key=lambda t: rank.get(topo.service_of(t.state.id) or "", -1))
+
+    def _refresh_service(self, t: Tracked) -> None:
+        """Fold ``t``'s service's members into its health, after ``t`` changed."""
+        topo = self.stacks.topology
+        service = topo.service_of(t.state.id)
+        if service is None:
+            return
+        members = []
+        for cid in topo.members(service):
+            m = self.memory.get(cid)
+            if m is not None and m.inspected:
+                members.append(stack.Member(
+                    m.state, m.failure, in_flight=cid in self.actions.in_flight,
+                    started_by_healthd=self.actions.started_by_healthd(cid, m.state.started_at)))
+        self.stacks.refresh(service, members, self.clock())
 
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:
@@ -276,6 +305,11 @@ class Daemon:
         now = self.clock()
         t.assessment, cls = classify.assess(t.state, t.usage, t.forecasts, now,
                                             self.cfg.classify, self.cfg.thresholds)
+        t.failure = cls.failure if cls else None
+        self._refresh_service(t)
+        if cls is None:
+            cls = stack.followed_restart(t.state, self.stacks.topology, self.stacks.health,
+                                         now, self.cfg.stacks.settle_s, self.watch_since)
         if cls is None:
             t.last_decision, t.last_recorded = None, None
             return
@@ -284,6 +318,8 @@ class Daemon:
             t.last_decision = None
             return
         self.actions.handle(t, d, trigger)
+        if d.acts:
+            self._refresh_service(t)  # in flight now: its dependents wait for it
 
     # ---- status ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -291,6 +327,9 @@ class Daemon:
         return {
             "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
             "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
-            "containers": snapshot.container_rows(self.memory.all(), self.ledger),
+            "containers": snapshot.container_rows(self.memory.all(), self.ledger,
+                                                  self.stacks.topology),
+            "stacks": snapshot.stacks(self.stacks.topology, self.stacks.health,
+                                      self.stacks.problems(), self.memory.all(), self.ledger),
             "host": self.foresight.host_rows(),
         }

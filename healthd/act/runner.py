@@ -50,6 +50,7 @@ class Actions:
         self.engine, self.ledger, self.metrics, self.out, self.clock = (
             eng, ledger, metrics, out, clock)
         self.in_flight: dict[str, str] = {}  # target container id -> its service key
+        self.acted_at: dict[str, float] = {}  # target container id -> healthd's last action
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="act")
 
     def busy_services(self) -> frozenset[str]:
@@ -83,6 +84,7 @@ class Actions:
         row = self.ledger.record(d, Outcome.PENDING)
         service = d.service or labels.parse(t.state.labels).service
         self.in_flight[d.target_id] = service or f"container:{d.target_id}"
+        self.acted_at[d.target_id] = self.clock()
         log.warning("%s", d.explain())
         if trigger is not None:
             self.metrics.latency.labels(d.action.value).observe(
@@ -110,6 +112,15 @@ class Actions:
             except engine.EngineError as exc:
                 log.info("cannot look at %s after the %s: %s", d.target_name, what, exc)
             self.out.put(Inspected(d.target_id, data, 0, None, after_action=True))
+
+    def started_by_healthd(self, cid: str, started_at: float) -> bool:
+        """True when the last start of ``cid`` came from healthd's own action."""
+        at = self.acted_at.get(cid)
+        return at is not None and started_at >= at
+
+    def forget(self, cid: str) -> None:
+        """``cid`` is gone."""
+        self.acted_at.pop(cid, None)
 
     def done(self, cid: str) -> None:
         """The post-action look at ``cid`` has been folded in: it may be decided on again."""

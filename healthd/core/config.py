@@ -105,6 +105,25 @@ class GuardSettings:
     alert_repeat_s: float = 3600.0
 
 
+@dataclass(frozen=True)
+class StackSettings:
+    """[stacks]: how dependents wait for what they depend on."""
+
+    settle_s: float = 30.0  # an upstream healthy this long lets held dependents go
+    compose_files: bool = True  # read depends_on from compose v1 files named by labels
+
+
+@dataclass(frozen=True)
+class DependencySpec:
+    """One ``[dependencies."project/service"]`` table of config.toml."""
+
+    service: str
+    depends_on: tuple[str, ...] | None = None  # None: take the labels' or compose file's
+    restart_with: tuple[str, ...] = ()
+    replicas_min: int | None = None
+    replicas_max: int | None = None
+
+
 DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "unhealthy": {"degraded": "restart", "critical": "restart"},
     "crashed": {"degraded": "restart", "critical": "restart"},
@@ -145,6 +164,8 @@ class Config:
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     guards: GuardSettings = field(default_factory=GuardSettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    stacks: StackSettings = field(default_factory=StackSettings)
+    dependencies: tuple[DependencySpec, ...] = ()
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -169,6 +190,7 @@ SECTIONS: dict[str, type[Any]] = {
     "classify": ClassifySettings,
     "guards": GuardSettings,
     "forecast": ForecastSettings,
+    "stacks": StackSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
@@ -281,6 +303,39 @@ def _build_table(raw: Any) -> tuple[tuple[tuple[str, str, Action], ...], list[st
     return cells, problems
 
 
+_DEP_KEYS = ("depends_on", "restart_with", "replicas_min", "replicas_max")
+
+
+def _build_dependencies(raw: Any) -> tuple[tuple[DependencySpec, ...], list[str]]:
+    """``[dependencies."shop/api"]`` tables into DependencySpecs, with every problem."""
+    if not isinstance(raw, Mapping):
+        return (), ["dependencies: expected a table of services"]
+    specs, problems = [], []
+    for service, body in raw.items():
+        key = f"dependencies.{service}"
+        if not isinstance(body, Mapping):
+            problems.append(f"{key}: expected a table like {{ depends_on = [\"db\"] }}")
+            continue
+        values: dict[str, Any] = {}
+        for k, v in body.items():
+            if k not in _DEP_KEYS:
+                problems.append(f"{key}.{k}: unknown key; allowed: {', '.join(_DEP_KEYS)}")
+            elif k in ("depends_on", "restart_with"):
+                if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+                    problems.append(f"{key}.{k}: expected a list of service names, got {v!r}")
+                else:
+                    values[k] = tuple(v)
+            elif isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                problems.append(f"{key}.{k}: expected a whole number >= 1, got {v!r}")
+            else:
+                values[k] = v
+        lo, hi = values.get("replicas_min", 1), values.get("replicas_max")
+        if hi is not None and hi < lo:
+            problems.append(f"{key}: replicas_max {hi} is below replicas_min {lo}")
+        specs.append(DependencySpec(service, **values))
+    return tuple(specs), problems
+
+
 def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """HEALTHD_<SECTION>_<KEY> (or HEALTHD_<KEY> for [daemon]) as raw strings by section."""
     out: dict[str, dict[str, str]] = {}
@@ -327,11 +382,14 @@ def build(
         sections[section] = obj
     table, errs = _build_table(data.pop("decisions", {}))
     problems += errs
+    deps, errs = _build_dependencies(data.pop("dependencies", {}))
+    problems += errs
     for extra in data:
-        problems.append(f"{extra}: unknown section; allowed: {', '.join([*SECTIONS, 'decisions'])}")
+        allowed = ", ".join([*SECTIONS, "decisions", "dependencies"])
+        problems.append(f"{extra}: unknown section; allowed: {allowed}")
     if problems:
         raise ConfigError(problems)
-    return Config(decisions=table, **sections)
+    return Config(decisions=table, dependencies=deps, **sections)
 
 
 def load(

@@ -1,6 +1,6 @@
 """The decision table and the guards between a decision and the engine (pure).
 
-Owns: the staged pipeline plan → silence → throttle → dry-run. Each stage takes the
+Owns: the staged pipeline plan → inhibit → silence → throttle → dry-run. Each stage takes the
 candidate Decision and returns it, held back with a reason when a guard says so: a
 candidate is never dropped silently. Must never: do I/O or read the clock (``now`` is an
 argument), so every guard is testable along a timeline of values.
@@ -9,10 +9,10 @@ argument), so every guard is testable along a timeline of values.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from healthd.core import labels
+from healthd.core import labels, stack
 from healthd.core.config import Config, table_row
 from healthd.core.model import (
     Action,
@@ -40,6 +40,8 @@ class Context:
     watch_since: float = 0.0  # deaths before this happened while healthd was not watching
     dry_run: bool = False
     busy_services: frozenset[str] = frozenset()  # services with a pre-emptive restart in flight
+    topology: stack.Topology | None = None  # None: no stack rules (a lone container)
+    services: Mapping[str, stack.ServiceHealth] = field(default_factory=dict)
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
@@ -67,6 +69,25 @@ def plan(c: ContainerState, cls: Classification, ctx: Context) -> Decision:
         stop_timeout_s=stop if stop is not None else ctx.config.guards.stop_timeout_s,
         notes=policy.problems,
     )
+
+
+def inhibit(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Hold a container whose upstream is failing or settling: the root cause goes first."""
+    if ctx.topology is None:
+        return d
+    held = stack.inhibit(d, c, ctx.topology, ctx.services, ctx.now,
+                         ctx.config.stacks.settle_s)
+    if held is d:
+        return d
+    # The table's dependency_failure row says what to do meanwhile: hold the action (its
+    # default), raise an alert instead, or nothing at all.
+    action = ctx.config.action_for(table_row(Failure.DEPENDENCY_FAILURE, None), d.severity)
+    if action is Action.ALERT:
+        return dataclasses.replace(held, action=Action.ALERT, suppressed_by=None,
+                                   notes=(*held.notes, held.suppressed_by or ""))
+    if action is Action.NONE:
+        return dataclasses.replace(held, action=Action.NONE)
+    return held
 
 
 def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
@@ -181,7 +202,7 @@ def dry_run(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     return d
 
 
-STAGES: tuple[Stage, ...] = (silence, throttle, dry_run)
+STAGES: tuple[Stage, ...] = (inhibit, silence, throttle, dry_run)
 
 
 def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decision | None:

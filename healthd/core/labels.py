@@ -15,8 +15,20 @@ GRACE = "healthd.grace"
 AUTOHEAL = "autoheal"
 AUTOHEAL_STOP_TIMEOUT = "autoheal.stop.timeout"
 
+# Stacks: what a container depends on, whose restarts it follows, how far it may scale.
+DEPENDS_ON = "healthd.depends_on"  # svc1,svc2 (names within its compose project)
+RESTART_WITH = "healthd.restart_with"  # svc: restart me after svc restarted and is healthy
+REPLICAS_MIN = "healthd.replicas.min"
+REPLICAS_MAX = "healthd.replicas.max"
+
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_NUMBER = "com.docker.compose.container-number"
+COMPOSE_CONFIG_HASH = "com.docker.compose.config-hash"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"  # Compose v2: db:service_healthy:false
+COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
+COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
 SWARM_SERVICE = "com.docker.swarm.service.name"
 SWARM_TASK = "com.docker.swarm.task.id"
 

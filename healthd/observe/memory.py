@@ -19,6 +19,7 @@ from healthd.core.model import (
     Assessment,
     ContainerState,
     Decision,
+    Failure,
     ForecastView,
     Health,
     Usage,
@@ -44,12 +45,11 @@ class Tracked:
     usage: Usage | None = None
     forecasts: tuple[ForecastView, ...] = ()
     assessment: Assessment = field(default_factory=lambda: Assessment(Health.UNKNOWN))
+    failure: Failure | None = None  # its classification at the last evaluation
     last_decision: Decision | None = None
     last_recorded: tuple[Any, ...] | None = None
     inspected: bool = False  # False for a placeholder made from an event: never decided on
     epoch: int = 0  # bumped by each lifecycle event; an inspect taken before it is stale
-    # When the assessment last changed between failing and not (for settle times).
-    health_since: float = 0.0
 
 
 def placeholder(cid: str, name: str) -> Tracked:

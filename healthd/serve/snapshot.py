@@ -1,27 +1,32 @@
 """The /status snapshot: what ``healthd status`` and the dashboard read.
 
-Owns: the JSON shape of /status, built from the daemon's memory and the ledger's last
-actions. Must never: decide or change anything; it only reads.
+Owns: the JSON shape of /status, built from the daemon's memory, the stacks and the
+ledger's last actions. Must never: decide or change anything; it only reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from healthd.core.stack import ServiceHealth
+from healthd.core.topology import Topology
 from healthd.observe.memory import Tracked
 from healthd.store.ledger import Ledger
 
 
-def container_rows(items: Iterable[Tracked], ledger: Ledger) -> list[dict[str, Any]]:
+def container_rows(items: Iterable[Tracked], ledger: Ledger,
+                   topology: Topology) -> list[dict[str, Any]]:
     """One row per watched container, sorted by name."""
     rows = []
     for t in sorted(items, key=lambda x: x.state.name):
         last = ledger.last_action_for(t.state.name)
         rows.append({
             "id": t.state.id[:12], "name": t.state.name, "status": t.state.status,
+            "service": topology.service_of(t.state.id),
             "health": t.assessment.health.value, "reasons": list(t.assessment.reasons),
             "decision": t.last_decision.explain() if t.last_decision else None,
+            "held_by": t.last_decision.suppressed_by if t.last_decision else None,
             "last_action": last.explanation if last else None,
             "last_action_outcome": last.outcome if last else None,
             "last_action_at": last.at if last else None,
@@ -29,3 +34,35 @@ def container_rows(items: Iterable[Tracked], ledger: Ledger) -> list[dict[str, A
             "usage": t.usage.__dict__ if t.usage else None,
         })
     return rows
+
+
+def stacks(topology: Topology, health: Mapping[str, ServiceHealth], problems: Sequence[str],
+           items: Iterable[Tracked], ledger: Ledger) -> dict[str, Any]:
+    """Services with replicas, health, what they wait on and their last action; the graph."""
+    by_id = {t.state.id: t for t in items}
+    services = []
+    for svc in topology.order():
+        members = [by_id[c] for c in topology.members(svc) if c in by_id]
+        h = health.get(svc)
+        waits = sorted({t.last_decision.suppressed_by for t in members
+                        if t.last_decision and t.last_decision.suppressed_by
+                        and t.last_decision.suppressed_by.startswith("dependency:")})
+        last = None
+        for t in members:
+            row = ledger.last_action_for(t.state.name)
+            if row is not None and (last is None or row.at > last.at):
+                last = row
+        services.append({
+            "service": svc, "stack": svc.split("/", 1)[0] if "/" in svc else None,
+            "running": sum(1 for t in members if t.state.running),
+            "desired": len(members),
+            "containers": sorted(t.state.name for t in members),
+            "failing": h.failing if h else None, "since": h.since if h else None,
+            "reason": h.reason if h else "",
+            "depends_on": [up for up, _ in topology.upstreams(svc)],
+            "waiting": waits,
+            "last_action": last.explanation if last else None,
+            "last_action_at": last.at if last else None,
+        })
+    graph = topology.as_json()
+    return {"services": services, "graph": graph, "problems": list(problems)}

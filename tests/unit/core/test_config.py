@@ -297,3 +297,24 @@ def test_repo_config_toml_documents_every_decisions_row() -> None:
     missing = [f"decisions.{row}.{sev}" for row in config.TABLE_ROWS for sev in config.SEVERITIES
                if sev not in table.get(row, {})]
     assert missing == [], f"config.toml does not document: {', '.join(missing)}"
+
+
+def test_dependencies_tables_parse_into_specs() -> None:
+    cfg = build({"dependencies": {"shop/api": {"depends_on": ["shop/db"],
+                                               "restart_with": ["shop/db"],
+                                               "replicas_max": 3}}})
+    (spec,) = cfg.dependencies
+    assert (spec.service, spec.depends_on, spec.restart_with, spec.replicas_max) == (
+        "shop/api", ("shop/db",), ("shop/db",), 3)
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ({"depends": ["db"]}, "dependencies.shop/api.depends: unknown key"),
+    ({"depends_on": "db"}, "dependencies.shop/api.depends_on: expected a list"),
+    ({"replicas_max": 0}, "dependencies.shop/api.replicas_max: expected a whole number"),
+    ({"replicas_min": 3, "replicas_max": 2}, "replicas_max 2 is below replicas_min 3"),
+], ids=["unknown-key", "not-a-list", "zero", "max-below-min"])
+def test_bad_dependencies_name_the_key(body: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        build({"dependencies": {"shop/api": body}})
+    assert any(problem in p for p in err.value.problems), err.value.problems

@@ -1,0 +1,214 @@
+"""Stacks on the real engine: root cause first, dependents after, followers follow.
+
+A real three-service Compose v1 project (web -> api -> db) on the throwaway engine. The
+services share a volume: db's healthcheck keeps /shared/db-up while db is healthy, and the
+others' healthchecks need it, so breaking db really breaks its dependents (the way a lost
+database connection does), and mending db mends them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.compose import Project
+from tests.engine import Engine, wait_for
+from tests.integration.healthd_proc import Healthd
+
+pytestmark = pytest.mark.engine
+
+CHECK = 'interval: 1s\n      timeout: 2s\n      retries: 1'
+# db is healthy while /run/ok exists (a tmpfs: a restart mends it); its healthcheck keeps
+# the shared marker in step. /run/broken (tmpfs too) breaks a service on its own.
+STACK = f"""
+version: "2.4"
+services:
+  db:
+    image: IMAGE
+    network_mode: none
+    command: sh -c "touch /run/ok; exec sleep 100000"
+    tmpfs: [/run]
+    volumes: [shared:/shared]
+    stop_grace_period: 1s
+    healthcheck:
+      test:
+        - CMD-SHELL
+        - >-
+          if test -e /run/ok; then touch /shared/db-up;
+          else rm -f /shared/db-up; false; fi
+      {CHECK}
+  api:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    tmpfs: [/run]
+    volumes: [shared:/shared]
+    depends_on: [db]
+    stop_grace_period: 1s
+    labels: LABELS_API
+    healthcheck:
+      test: ["CMD-SHELL", "test -e /shared/db-up && test ! -e /run/broken"]
+      {CHECK}
+  web:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    tmpfs: [/run]
+    volumes: [shared:/shared]
+    depends_on: [api]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD-SHELL", "test -e /shared/db-up && test ! -e /run/broken"]
+      {CHECK}
+volumes:
+  shared:
+"""
+FAST_STACKS = {"stacks": {"settle_s": 2.0}}
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[Any]]:
+    things: list[Any] = []
+    yield things
+    for t in reversed(things):
+        if isinstance(t, Healthd):
+            t.kill()
+        else:
+            t.down()
+
+
+def stack(engine: Engine, tmp_path: Path, cleanup: list[Any], api_labels: str = "{}") -> Project:
+    p = Project(engine, tmp_path, STACK.replace("LABELS_API", api_labels), hint="shop")
+    cleanup.append(p)
+    p.up()
+    for svc in ("db", "api", "web"):
+        wait_for(lambda s=svc: _health(engine, p.container(s)) == "healthy", 60,
+                 what=f"{svc} healthy")
+    return p
+
+
+def _health(engine: Engine, name: str) -> str | None:
+    state = engine.client.api.inspect_container(name)["State"]
+    return state.get("Health", {}).get("Status")
+
+
+def _started(engine: Engine, name: str) -> str:
+    return str(engine.client.api.inspect_container(name)["State"]["StartedAt"])
+
+
+def test_db_breaks_db_is_healed_first_and_only_the_dependent_that_stays_broken_is_restarted(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = stack(engine, tmp_path, cleanup)
+    db, api, web = (p.container(s) for s in ("db", "api", "web"))
+    # db heals only after api and web have failed because of it: a grace period lets the
+    # dependents turn unhealthy while db is still down.
+    h = Healthd(engine, tmp_path, cfg=FAST_STACKS | {"guards": {
+        "cooldown_s": 1.0, "backoff_base_s": 0.5, "stop_timeout_s": 1}})
+    cleanup.append(h)
+    h.start()
+    started = {n: _started(engine, n) for n in (api, web)}
+    p.exec("db", "rm", "/run/ok")
+    wait_for(lambda: _health(engine, api) == "unhealthy", 30, what="api unhealthy via db")
+    p.exec("api", "touch", "/run/broken")  # api will stay broken after db is back
+    wait_for(lambda: [r for r in h.restarts(db) if r["outcome"] == "succeeded"], 30,
+             what=f"db restarted\n{h.log()}")
+    held = wait_for(lambda: [r for r in h.rows(api) if r["rule"].startswith(
+        "dependency_failure")], 30, what=f"api held by dependency\n{h.log()}")
+    assert "depends on shop" in held[0]["suppressed_by"] and "/db" in held[0]["suppressed_by"]
+    api_restart = wait_for(lambda: h.restarts(api), 60, what=f"api restarted\n{h.log()}")[0]
+    db_restart = h.restarts(db)[0]
+    assert api_restart["at"] > db_restart["completed_at"]
+    assert api_restart["rule"] == "unhealthy.critical"
+    wait_for(lambda: _health(engine, web) == "healthy", 30, what="web recovers by itself")
+    h.wait_sweeps(4)
+    assert h.restarts(web) == [], "web recovered with db: it must not be restarted"
+    assert _started(engine, web) == started[web]
+    assert len(h.restarts(db)) == 1 and len(h.restarts(api)) == 1
+
+
+def test_a_restart_with_dependent_is_restarted_after_its_upstream_is_healthy_again(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = stack(engine, tmp_path, cleanup, api_labels='{"healthd.restart_with": "db"}')
+    db, api, web = (p.container(s) for s in ("db", "api", "web"))
+    h = Healthd(engine, tmp_path, cfg=FAST_STACKS)
+    cleanup.append(h)
+    h.start()
+    h.wait_sweeps(2)
+    engine.cli("restart", "-t", "1", db)  # a person restarts the database
+    row = wait_for(lambda: h.restarts(api), 60, what=f"api follows db\n{h.log()}")[0]
+    assert row["rule"].startswith("dependency_restarted")
+    assert "restarted" in row["explanation"]
+    h.wait_sweeps(4)
+    assert len(h.restarts(api)) == 1, "a follower restarts once per upstream restart"
+    assert h.restarts(web) == [] and h.restarts(db) == []
+
+
+NETNS = """
+version: "2.4"
+services:
+  gateway:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    stop_grace_period: 1s
+  app:
+    image: IMAGE
+    network_mode: "service:gateway"
+    command: sleep 100000
+    stop_grace_period: 1s
+"""
+
+
+def test_a_network_mode_service_dependent_follows_its_gateway(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = Project(engine, tmp_path, NETNS, hint="vpn")
+    cleanup.append(p)
+    p.up()
+    gw, app = p.container("gateway"), p.container("app")
+    h = Healthd(engine, tmp_path, cfg=FAST_STACKS)
+    cleanup.append(h)
+    h.start()
+    h.wait_sweeps(2)
+    engine.cli("restart", "-t", "1", gw)
+    row = wait_for(lambda: h.restarts(app), 60, what=f"app follows its gateway\n{h.log()}")[0]
+    assert row["rule"].startswith("dependency_restarted")
+    assert h.restarts(gw) == []
+
+
+BROKEN_GRAPH = """
+version: "2.4"
+services:
+  a:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    labels: {"healthd.depends_on": "b"}
+  b:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    labels: {"healthd.depends_on": "a,ghost"}
+"""
+
+
+def test_a_cycle_and_a_missing_service_are_reported_not_looped_on(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = Project(engine, tmp_path, BROKEN_GRAPH, hint="loop")
+    cleanup.append(p)
+    p.up()
+    h = Healthd(engine, tmp_path, cfg=FAST_STACKS)
+    cleanup.append(h)
+    h.start()
+    h.wait_sweeps(3)
+    problems = h.status()["stacks"]["problems"]
+    assert any("cycle" in x for x in problems), problems
+    assert any("ghost" in x for x in problems), problems
+    h.wait_sweeps(3)  # still turning
+    assert h.ready()
