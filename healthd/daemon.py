@@ -245,12 +245,28 @@ class Daemon:
                     self._evaluate(t)
                 else:
                     self._refresh_service(t)
-        for h, n in self.memory.health_counts().items():
-            self.metrics.containers.labels(h.value).set(n)
+        self._export_counts()
         self._save_cursor()
         elapsed = sw.duration_s + time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
+
+    def _export_counts(self) -> None:
+        for h, n in self.memory.health_counts().items():
+            self.metrics.containers.labels(h.value).set(n)
+        items = self.memory.all()
+        self.metrics.held_by_dependency.set(sum(
+            1 for t in items if t.last_decision and t.last_decision.suppressed_by
+            and t.last_decision.suppressed_by.startswith("dependency:")))
+        topo, running = self.stacks.topology, {t.state.id for t in items if t.state.running}
+        self.metrics.replicas.clear()  # services come and go: no stale series
+        for svc in topo.services():
+            if "/" not in svc:
+                continue  # a lone container is no service: healthd_containers counts it
+            members = topo.members(svc)
+            self.metrics.replicas.labels(svc, "running").set(
+                sum(1 for c in members if c in running))
+            self.metrics.replicas.labels(svc, "all").set(len(members))
 
     def _observe_host(self, sw: Sweep) -> None:
         views = []

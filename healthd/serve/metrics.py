@@ -62,6 +62,13 @@ class Metrics:
             self.decisions.labels(action, "none")
             for outcome in ("succeeded", "failed"):
                 self.actions.labels(action, outcome)
+        self.held_by_dependency = Gauge(
+            "healthd_held_by_dependency",
+            "Containers whose action is held because something they depend on is failing",
+            registry=r)
+        self.replicas = Gauge("healthd_service_replicas",
+                              "Containers of a stack service, running and in all",
+                              ["service", "state"], registry=r)
         self.engine_up = Gauge("healthd_engine_up", "1 while the events stream is connected",
                                registry=r)
 

@@ -44,12 +44,31 @@ def table(rows: Sequence[Sequence[str]]) -> str:
     )
 
 
-def render_status(snap: dict[str, Any]) -> str:
-    """One row per container: health, reason, forecast, last action and when."""
-    now = float(snap.get("now") or 0.0)
-    head = [["CONTAINER", "HEALTH", "REASON", "FORECAST", "LAST ACTION", "WHEN"]]
+def _services_table(stacks: dict[str, Any], now: float) -> list[str]:
+    """One row per service of a stack: replicas, health, what it waits on, last action."""
+    head = [["SERVICE", "REPLICAS", "HEALTH", "WAITING ON / REASON", "LAST ACTION", "WHEN"]]
     body = []
-    for r in snap.get("containers", []):
+    for s in stacks.get("services") or []:
+        if not s.get("stack") and not s.get("depends_on"):
+            continue  # a lone container: its row below says it all
+        health = "failing" if s.get("failing") else "ok"
+        waits = "; ".join(w.removeprefix("dependency: ") for w in s.get("waiting") or [])
+        body.append([s["service"], f"{s['running']}/{s['desired']}", health,
+                     waits or s.get("reason") or "-", s.get("last_action") or "-",
+                     ago(now, s.get("last_action_at"))])
+    lines = [table(head + body)] if body else []
+    lines += [f"stack problem: {p}" for p in stacks.get("problems") or []]
+    return lines
+
+
+def render_status(snap: dict[str, Any]) -> str:
+    """Services by stack, then one row per container: health, reason, forecast, last action."""
+    now = float(snap.get("now") or 0.0)
+    head = [["CONTAINER", "SERVICE", "HEALTH", "REASON", "FORECAST", "LAST ACTION", "WHEN"]]
+    body = []
+    rows = sorted(snap.get("containers", []),
+                  key=lambda r: (r.get("service") or "~", r["name"]))
+    for r in rows:
         reason = "; ".join(r.get("reasons") or []) or "-"
         held = (r.get("decision") or "").partition(" [held: ")[2].rstrip("]")
         if held:
@@ -57,8 +76,8 @@ def render_status(snap: dict[str, Any]) -> str:
         last = r.get("last_action") or "-"
         if r.get("last_action_outcome"):
             last = f"{last} ({r['last_action_outcome']})"
-        body.append([r["name"], r["health"], reason, _forecast_text(r) or "-", last,
-                     ago(now, r.get("last_action_at"))])
+        body.append([r["name"], r.get("service") or "-", r["health"], reason,
+                     _forecast_text(r) or "-", last, ago(now, r.get("last_action_at"))])
     mode = " (dry-run)" if snap.get("dry_run") else ""
     engine = "connected" if snap.get("engine_connected") else "DISCONNECTED"
     lines = [f"healthd{mode}: engine {engine}, stats via {snap.get('stats_path')}, "
@@ -66,6 +85,7 @@ def render_status(snap: dict[str, Any]) -> str:
     for h in snap.get("host") or []:
         if h.get("eta_s") is not None:
             lines.append(f"host {h['resource'].replace('_', ' ')} full in {eta_text(h['eta_s'])}")
+    lines += _services_table(snap.get("stacks") or {}, now)
     lines.append(table(head + body))
     return "\n".join(lines)
 

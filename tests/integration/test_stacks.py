@@ -8,6 +8,8 @@ database connection does), and mending db mends them.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -212,3 +214,27 @@ def test_a_cycle_and_a_missing_service_are_reported_not_looped_on(
     assert any("ghost" in x for x in problems), problems
     h.wait_sweeps(3)  # still turning
     assert h.ready()
+
+
+def test_status_and_metrics_show_services_replicas_and_the_graph(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = stack(engine, tmp_path, cleanup)
+    h = Healthd(engine, tmp_path, cfg=FAST_STACKS)
+    cleanup.append(h)
+    h.start()
+    h.wait_sweeps(2)
+    snap = h.status()
+    services = {s["service"]: s for s in snap["stacks"]["services"]}
+    api = services[f"{p.name}/api"]
+    assert (api["running"], api["desired"], api["depends_on"]) == (1, 1, [f"{p.name}/db"])
+    edges = {(e["dependent"], e["upstream"]) for e in snap["stacks"]["graph"]["edges"]}
+    assert (f"{p.name}/web", f"{p.name}/api") in edges  # from the compose v1 file
+    rows = {r["name"]: r for r in snap["containers"]}
+    assert rows[p.container("db")]["service"] == f"{p.name}/db"
+    metrics = h.get("/metrics").decode()
+    assert f'healthd_service_replicas{{service="{p.name}/api",state="running"}} 1.0' in metrics
+    assert "healthd_held_by_dependency 0.0" in metrics
+    out = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", h.url],
+                         capture_output=True, text=True, check=True).stdout
+    assert f"{p.name}/api" in out and "1/1" in out

@@ -67,8 +67,8 @@ def test_status_header_flags_dry_run_and_disconnected_engine() -> None:
 def test_status_table_has_a_header_and_one_row_per_container() -> None:
     text = status.render_status(snap())
     lines = lines_of(text)
-    assert lines[1].split() == ["CONTAINER", "HEALTH", "REASON", "FORECAST", "LAST", "ACTION",
-                                "WHEN"]
+    assert lines[1].split() == ["CONTAINER", "SERVICE", "HEALTH", "REASON", "FORECAST", "LAST",
+                                "ACTION", "WHEN"]
     assert [line.split()[0] for line in lines[2:]] == ["api", "db"]
 
 
@@ -85,7 +85,7 @@ def test_status_row_shows_reason_hold_forecast_and_last_action() -> None:
 
 def test_status_row_of_a_quiet_container_uses_dashes() -> None:
     db = row_for(status.render_status(snap()), "db")
-    assert db.split()[:3] == ["db", "healthy", "-"]
+    assert db.split()[:4] == ["db", "-", "healthy", "-"]
     assert "host disk full in ~2.0 h" in db and "~2.0 h!" not in db
     assert db.endswith("-")
 
@@ -170,3 +170,31 @@ AGO = [(None, "-"), (0.0, "-"), (NOW - 12, "12 s ago"), (NOW + 5, "0 s ago"),
                          ids=["never", "zero", "seconds", "future", "minutes", "hours", "days"])
 def test_ago(then: float | None, text: str) -> None:
     assert status.ago(NOW, then) == text
+
+
+STACKS = {
+    "services": [
+        {"service": "shop/db", "stack": "shop", "running": 1, "desired": 1, "failing": False,
+         "reason": "", "depends_on": [], "waiting": [],
+         "last_action": "restart shop_db_1: rule unhealthy.critical", "last_action_at": NOW - 120},
+        {"service": "shop/api", "stack": "shop", "running": 2, "desired": 3, "failing": True,
+         "reason": "shop_api_1 unhealthy", "depends_on": ["shop/db"],
+         "waiting": ["dependency: shop_api_1 not restarted: depends on shop/db, failing since "
+                     "12:03:10"], "last_action": None, "last_action_at": None},
+        {"service": "lonely", "stack": None, "running": 1, "desired": 1, "failing": False,
+         "reason": "", "depends_on": [], "waiting": [], "last_action": None,
+         "last_action_at": None},
+    ],
+    "problems": ["dependency cycle: loop/a -> loop/b -> loop/a"],
+}
+
+
+def test_status_groups_services_with_replicas_and_what_a_held_one_waits_on() -> None:
+    text = status.render_status(snap(stacks=STACKS))
+    db = row_for(text, "shop/db")
+    assert db.split()[:3] == ["shop/db", "1/1", "ok"] and db.endswith("2 min ago")
+    api = row_for(text, "shop/api")
+    assert api.split()[:3] == ["shop/api", "2/3", "failing"]
+    assert "shop_api_1 not restarted: depends on shop/db, failing since 12:03:10" in api
+    assert "lonely" not in text.split("CONTAINER")[0]  # a lone container has no service row
+    assert "stack problem: dependency cycle: loop/a -> loop/b -> loop/a" in text
