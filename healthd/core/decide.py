@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from healthd.core import labels, stack
 from healthd.core.config import Config, table_row
 from healthd.core.model import (
+    ENGINE_ACTIONS,
     Action,
     ActionRecord,
     Classification,
@@ -26,6 +27,9 @@ from healthd.core.model import (
 
 # Outcomes that mean "healthd did (or may have) touched the container".
 _COUNTED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.ABANDONED)
+# Actions on one container (the checks of its state apply); scale actions act on a service.
+_CONTAINER_ACTIONS = (Action.RESTART, Action.RECREATE)
+_SCALE_ACTIONS = (Action.SCALE_UP, Action.SCALE_DOWN)
 # Failures that the container's own restart policy takes care of.
 _ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
 
@@ -99,7 +103,7 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
         return _hold(d, "opted-out", "label healthd.enable=false (or autoheal=false)")
     if ctx.config.watch.mode == "opt-in" and policy.enable is not True:
         return _hold(d, "not-opted-in", "watch.mode is opt-in and healthd.enable=true is not set")
-    if d.action is not Action.RESTART:
+    if d.action not in _CONTAINER_ACTIONS:
         return d
     if policy.swarm_task:
         return _hold(d, "swarm", "a Swarm task: the orchestrator replaces it")
@@ -130,32 +134,39 @@ def _engine_will_restart(c: ContainerState) -> bool:
     return False
 
 
-def _mine(ctx: Context, c: ContainerState, action: Action) -> list[ActionRecord]:
+def _mine(ctx: Context, target: str, action: Action) -> list[ActionRecord]:
+    """``target``'s past ``action``s (a container's name, or a service key), oldest first."""
     return sorted(
-        (r for r in ctx.history if r.container == c.name and r.action is action),
+        (r for r in ctx.history if r.container == target and r.action is action),
         key=lambda r: r.at,
     )
 
 
 def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
-    """Budget (circuit breaker), cooldown, back-off, global rate; alerts are de-duplicated."""
+    """Budget (circuit breaker), cooldown, back-off, global rate; alerts are de-duplicated.
+
+    Restarts and recreates each have their own budget per container; scale actions have
+    the scaler's windows and cooldown (``core.scale``) and share the host-wide rate.
+    """
     g = ctx.config.guards
-    if d.action is Action.RESTART:
-        restarts = [r for r in _mine(ctx, c, Action.RESTART) if r.outcome in _COUNTED]
-        in_window = [r for r in restarts if ctx.now - r.at < g.budget_window_s]
+    if d.action in _SCALE_ACTIONS:
+        return _global_rate(d, ctx)
+    if d.action in _CONTAINER_ACTIONS:
+        done = [r for r in _mine(ctx, d.target_name, d.action) if r.outcome in _COUNTED]
+        in_window = [r for r in done if ctx.now - r.at < g.budget_window_s]
         if len(in_window) >= g.budget_restarts:
             d = dataclasses.replace(
                 d,
                 action=Action.ALERT,
                 rule=f"{d.rule}.budget_exhausted",
-                notes=(*d.notes, f"budget {len(in_window)} of {g.budget_restarts} restarts "
-                       f"used in {g.budget_window_s:.0f} s: left alone"),
+                notes=(*d.notes, f"budget {len(in_window)} of {g.budget_restarts} "
+                       f"{d.action.value}s used in {g.budget_window_s:.0f} s: left alone"),
             )
         else:
-            return _throttle_restart(d, c, in_window, restarts, ctx)
+            return _throttle_restart(d, c, in_window, done, ctx)
     if d.action is Action.ALERT:
         alerts = [
-            r for r in _mine(ctx, c, Action.ALERT)
+            r for r in _mine(ctx, d.target_name, Action.ALERT)
             if r.rule == d.rule and r.outcome is Outcome.SUCCEEDED
         ]
         if alerts and ctx.now - alerts[-1].at < g.alert_repeat_s:
@@ -173,32 +184,39 @@ def _throttle_restart(
     d = dataclasses.replace(d, notes=(*d.notes, used))
     if restarts:
         last = restarts[-1]
+        what = d.action.value
         if last.outcome is Outcome.FAILED and not last.retryable and c.started_at <= last.at:
-            return _hold(d, "engine-refused", "the last restart failed for a reason a retry "
+            return _hold(d, "engine-refused", f"the last {what} failed for a reason a retry "
                          "cannot fix; waiting for the container to change")
         since = ctx.now - last.at
         if since < g.cooldown_s:
-            why = f"restarted {since:.0f} s ago (cooldown {g.cooldown_s:.0f} s)"
+            done = "recreated" if d.action is Action.RECREATE else "restarted"
+            why = f"{done} {since:.0f} s ago (cooldown {g.cooldown_s:.0f} s)"
             return _hold(d, "cooldown", why)
         if in_window:
             wait = min(g.backoff_base_s * 2 ** (len(in_window) - 1), g.backoff_max_s)
             if since < wait:
-                return _hold(d, "backoff", f"restart {len(in_window) + 1} waits {wait:.0f} s, "
+                return _hold(d, "backoff", f"{what} {len(in_window) + 1} waits {wait:.0f} s, "
                              f"{since:.0f} s so far")
+    return _global_rate(d, ctx)
+
+
+def _global_rate(d: Decision, ctx: Context) -> Decision:
+    """At most ``global_actions_per_minute`` engine actions of any kind on this host."""
     recent = [
         r for r in ctx.history
-        if r.action is Action.RESTART and r.outcome in _COUNTED and ctx.now - r.at < 60
+        if r.action in ENGINE_ACTIONS and r.outcome in _COUNTED and ctx.now - r.at < 60
     ]
     if len(recent) >= ctx.config.guards.global_actions_per_minute:
-        return _hold(d, "global-rate", f"{len(recent)} restarts on this host in the last minute "
+        return _hold(d, "global-rate", f"{len(recent)} actions on this host in the last minute "
                      f"(limit {ctx.config.guards.global_actions_per_minute})")
     return d
 
 
 def dry_run(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
     """In dry-run mode every decision is recorded but none is sent."""
-    if ctx.dry_run and d.action is Action.RESTART and d.suppressed_by is None:
-        return _hold(d, "dry-run", "would restart")
+    if ctx.dry_run and d.acts:
+        return _hold(d, "dry-run", f"would {d.action.value.replace('_', ' ')}")
     return d
 
 

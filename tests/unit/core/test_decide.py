@@ -412,7 +412,7 @@ def test_global_rate_limit_across_containers() -> None:
     d = run(running(health="unhealthy"), UNHEALTHY,
             ctx(config_=cfg(global_actions_per_minute=2), history=history))
     assert_held(d, "global-rate")
-    assert "2 restarts on this host in the last minute (limit 2)" in (d.suppressed_by or "")
+    assert "2 actions on this host in the last minute (limit 2)" in (d.suppressed_by or "")
 
 
 def test_global_rate_forgets_restarts_older_than_a_minute() -> None:
@@ -621,3 +621,52 @@ def test_refused_restart_is_tried_again_once_the_container_was_started_since() -
             ctx(config_=cfg(cooldown_s=0.0, backoff_base_s=0.0),
                 history=(_refused(NOW - 300, retryable=False),)))
     assert_acts(d)
+
+
+# --- service and recreate actions ---------------------------------------------------------
+
+
+def _decision(action: Action, target: str = "api-1") -> Decision:
+    return Decision(action, f"id-{target}", target, "config_drift.critical",
+                    Failure.CONFIG_DRIFT, Health.CRITICAL, at=NOW)
+
+
+def _rec(action: Action, target: str, ago: float) -> ActionRecord:
+    return ActionRecord(target, action, NOW - ago, Outcome.SUCCEEDED, "r")
+
+
+def test_recreate_has_its_own_budget_then_becomes_one_alert() -> None:
+    ctx = decide.Context(now=NOW, config=Config(), history=[
+        _rec(Action.RECREATE, "api-1", 3000), _rec(Action.RECREATE, "api-1", 2000),
+        _rec(Action.RECREATE, "api-1", 1000), _rec(Action.RESTART, "api-1", 10)])
+    c = ContainerState(id="id-api-1", name="api-1")
+    cls = Classification(Failure.CONFIG_DRIFT, Health.CRITICAL)
+    d = decide.throttle(_decision(Action.RECREATE), c, cls, ctx)
+    assert d.action is Action.ALERT and d.rule.endswith("budget_exhausted")
+    assert "budget 3 of 3 recreates used" in d.notes[-1]
+
+
+def test_a_recreate_waits_out_its_cooldown() -> None:
+    ctx = decide.Context(now=NOW, config=Config(), history=[_rec(Action.RECREATE, "api-1", 5)])
+    d = decide.throttle(_decision(Action.RECREATE), ContainerState(id="id-api-1", name="api-1"),
+                        Classification(Failure.CONFIG_DRIFT, Health.CRITICAL), ctx)
+    assert d.suppressed_by is not None and d.suppressed_by.startswith("cooldown: recreated 5 s")
+
+
+@pytest.mark.parametrize("action", [Action.SCALE_UP, Action.SCALE_DOWN], ids=["up", "down"])
+def test_scale_actions_count_against_the_host_wide_rate(action: Action) -> None:
+    cfg = Config(guards=GuardSettings(global_actions_per_minute=2))
+    ctx = decide.Context(now=NOW, config=cfg, history=[
+        _rec(Action.RESTART, "a", 10), _rec(Action.RECREATE, "b", 20)])
+    d = decide.throttle(_decision(action, "shop/api"), ContainerState(id="x", name="x"),
+                        Classification(Failure.SUSTAINED_PRESSURE, Health.CRITICAL), ctx)
+    assert d.suppressed_by is not None and d.suppressed_by.startswith("global-rate")
+
+
+@pytest.mark.parametrize("action", [Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN],
+                         ids=["recreate", "scale-up", "scale-down"])
+def test_dry_run_holds_every_engine_action(action: Action) -> None:
+    ctx = decide.Context(now=NOW, config=Config(), dry_run=True)
+    d = decide.dry_run(_decision(action), ContainerState(id="x", name="x"),
+                       Classification(Failure.CONFIG_DRIFT, Health.CRITICAL), ctx)
+    assert d.suppressed_by == f"dry-run: would {action.value.replace('_', ' ')}"
