@@ -323,6 +323,7 @@ class Daemon:
                                             self.cfg.classify, self.cfg.thresholds)
         t.failure = cls.failure if cls else None
         self._refresh_service(t)
+        cls = stack.drift(t.state, cls, self.stacks.topology)
         if cls is None:
             cls = stack.followed_restart(t.state, self.stacks.topology, self.stacks.health,
                                          now, self.cfg.stacks.settle_s, self.watch_since)

@@ -40,6 +40,10 @@ class Topology(Protocol):
         """Upstreams whose restarts ``service`` follows."""
         ...
 
+    def drifted(self, container_id: str) -> bool:
+        """True when its compose config hash differs from most of its siblings'."""
+        ...
+
 
 @dataclass(frozen=True)
 class ServiceHealth:
@@ -145,6 +149,19 @@ class Member:
     failure: Failure | None  # its classification now, None when nothing is wrong
     in_flight: bool = False  # healthd is acting on it right now
     started_by_healthd: bool = False  # its last start was healthd's own action
+
+
+def drift(c: ContainerState, cls: Classification | None,
+          topology: Topology) -> Classification | None:
+    """``config_drift`` for a failing replica whose configuration differs from its
+    siblings': restarting it brings back the same old configuration, so it needs a
+    recreate (or a person). Returns ``cls`` unchanged otherwise."""
+    if cls is None or cls.failure not in _DOWN or not topology.drifted(c.id):
+        return cls
+    return Classification(
+        Failure.CONFIG_DRIFT, Health.CRITICAL,
+        (*cls.evidence, "its compose config hash differs from its siblings': "
+         "a restart keeps the old configuration"))
 
 
 def service_health(

@@ -238,3 +238,45 @@ def test_status_and_metrics_show_services_replicas_and_the_graph(
     out = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", h.url],
                          capture_output=True, text=True, check=True).stdout
     assert f"{p.name}/api" in out and "1/1" in out
+
+
+REPLICAS = """
+version: "2.4"
+services:
+  api:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    tmpfs: [/run]
+    stop_grace_period: 1s
+    environment: {RELEASE: "RELEASE_VALUE"}
+    healthcheck:
+      test: ["CMD-SHELL", "test ! -e /run/broken"]
+      interval: 1s
+      retries: 1
+"""
+
+
+def test_a_failing_replica_whose_config_drifted_gets_the_recreate_decision(
+    engine: Engine, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    p = Project(engine, tmp_path, REPLICAS.replace("RELEASE_VALUE", "1"), hint="drift")
+    cleanup.append(p)
+    p.up("--scale", "api=2")
+    # The file changes, and a third replica is made from it while the others keep theirs.
+    p.file.write_text(REPLICAS.replace("IMAGE", engine.image).replace("RELEASE_VALUE", "2"))
+    p.up("--no-recreate", "--scale", "api=3")
+    drifted = p.container("api", 3)
+    h = Healthd(engine, tmp_path, args=("--dry-run",), cfg={
+        "decisions": {"config_drift": {"critical": "recreate"}}})
+    cleanup.append(h)
+    h.start()
+    p.exec("api", "touch", "/run/broken", number=3)
+    row = wait_for(lambda: [r for r in h.rows(drifted) if r["action"] == "recreate"], 30,
+                   what=f"recreate decision\n{h.log()}")[0]
+    assert row["rule"] == "config_drift.critical"
+    assert row["suppressed_by"] == "dry-run: would recreate"
+    assert "config hash differs" in row["explanation"]
+    p.exec("api", "touch", "/run/broken", number=1)  # an up-to-date replica: a plain restart
+    row = wait_for(lambda: h.rows(p.container("api", 1)), 30, what="api_1 decision")[0]
+    assert row["rule"] == "unhealthy.critical"

@@ -9,6 +9,7 @@ import pytest
 
 from healthd.core.model import (
     Action,
+    Classification,
     ContainerState,
     Decision,
     Failure,
@@ -17,6 +18,7 @@ from healthd.core.model import (
 from healthd.core.stack import (
     Member,
     ServiceHealth,
+    drift,
     followed_restart,
     inhibit,
     service_health,
@@ -37,6 +39,7 @@ class Chain:
         "shop/api": (("shop/db", ("shop/db",)),),
         "shop/db": ()})
     follows: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"shop/api": ("shop/db",)})
+    drifted_ids: frozenset[str] = frozenset({"api-2"})
 
     def service_of(self, container_id: str) -> str | None:
         return self.services.get(container_id)
@@ -46,6 +49,9 @@ class Chain:
 
     def restart_with(self, service: str) -> Sequence[str]:
         return self.follows.get(service, ())
+
+    def drifted(self, container_id: str) -> bool:
+        return container_id in self.drifted_ids
 
 
 TOPO = Chain()
@@ -160,3 +166,23 @@ def test_service_health_since_moves_only_when_failing_flips() -> None:
 def test_a_starting_member_keeps_the_service_unsettled() -> None:
     starting = [Member(state("db-1", health="starting"), None)]
     assert service_health("shop/db", starting, None, T0).failing
+
+
+UNHEALTHY = Classification(Failure.UNHEALTHY, Health.CRITICAL, ("healthcheck failing",))
+
+
+def test_a_failing_drifted_replica_is_config_drift_with_its_evidence() -> None:
+    cls = drift(state("api-2"), UNHEALTHY, TOPO)
+    assert cls is not None and cls.failure is Failure.CONFIG_DRIFT
+    assert cls.evidence[0] == "healthcheck failing"
+    assert "config hash differs" in cls.evidence[1]
+
+
+@pytest.mark.parametrize(("cid", "cls"), [
+    ("api-1", UNHEALTHY),
+    ("api-2", None),
+    ("api-2", Classification(Failure.RESOURCE_PRESSURE, Health.CRITICAL)),
+], ids=["not-drifted", "drifted-but-fine", "drifted-under-pressure"])
+def test_drift_only_matters_for_a_failing_drifted_replica(
+        cid: str, cls: Classification | None) -> None:
+    assert drift(state(cid), cls, TOPO) is cls
