@@ -17,6 +17,12 @@ AUTOHEAL_STOP_TIMEOUT = "autoheal.stop.timeout"
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_NUMBER = "com.docker.compose.container-number"
+COMPOSE_CONFIG_HASH = "com.docker.compose.config-hash"
+# Set by healthd on the replicas it creates (the operator's own never carry it): only
+# these may be removed again when a service scales down.
+CREATED = "healthd.created"
+CREATED_AT = "healthd.created.at"  # epoch seconds, as a decimal string
 SWARM_SERVICE = "com.docker.swarm.service.name"
 SWARM_TASK = "com.docker.swarm.task.id"
 
