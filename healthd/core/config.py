@@ -124,6 +124,36 @@ class DependencySpec:
     replicas_max: int | None = None
 
 
+@dataclass(frozen=True)
+class ScalingSettings:
+    """[scaling]: when a scalable service gains or loses a replica (see healthd.core.scale)."""
+
+    target_cpu: float = 0.7  # mean CPU use per replica, fraction of its limit, to aim for
+    target_memory: float = 0.8  # mean memory working set per replica, fraction of its limit
+    tolerance: float = 0.1  # |utilisation / target - 1| within this recommends no change
+    scale_up_window_s: float = 30.0  # pressure must hold this long before a replica is added
+    scale_down_window_s: float = 300.0  # slack must hold this long before one is removed
+    scale_up_step: int = 1  # replicas added per action at most
+    scale_down_step: int = 1  # replicas removed per action at most
+    cooldown_s: float = 60.0  # no scale action on a service within this of its last one
+    forecast_pressure: bool = True  # a replica's memory/cpu forecast alarm counts as pressure
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, one per bad field; empty when the settings are usable."""
+        problems = []
+        for name in ("target_cpu", "target_memory"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                problems.append(f"{name}: need 0 < {name} <= 1 (a fraction of the limit), "
+                                f"got {v}")
+        if not self.tolerance < 1:
+            problems.append(f"tolerance: need 0 <= tolerance < 1, got {self.tolerance}")
+        for name in ("scale_up_step", "scale_down_step"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}: must be an integer >= 1, got {getattr(self, name)}")
+        return problems
+
+
 DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "unhealthy": {"degraded": "restart", "critical": "restart"},
     "crashed": {"degraded": "restart", "critical": "restart"},
@@ -166,6 +196,7 @@ class Config:
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
     stacks: StackSettings = field(default_factory=StackSettings)
     dependencies: tuple[DependencySpec, ...] = ()
+    scaling: ScalingSettings = field(default_factory=ScalingSettings)
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -191,6 +222,7 @@ SECTIONS: dict[str, type[Any]] = {
     "guards": GuardSettings,
     "forecast": ForecastSettings,
     "stacks": StackSettings,
+    "scaling": ScalingSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),

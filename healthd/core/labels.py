@@ -29,6 +29,10 @@ COMPOSE_ONEOFF = "com.docker.compose.oneoff"
 COMPOSE_DEPENDS_ON = "com.docker.compose.depends_on"  # Compose v2: db:service_healthy:false
 COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
 COMPOSE_WORKING_DIR = "com.docker.compose.project.working_dir"
+# Set by healthd on the replicas it creates (the operator's own never carry it): only
+# these may be removed again when a service scales down.
+CREATED = "healthd.created"
+CREATED_AT = "healthd.created.at"  # epoch seconds, as a decimal string
 SWARM_SERVICE = "com.docker.swarm.service.name"
 SWARM_TASK = "com.docker.swarm.task.id"
 
