@@ -7,17 +7,23 @@ Must never: decide anything.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
 
-from healthd.observe import containers
+from healthd.core import labels, scale
+from healthd.observe import blueprint, containers
+from healthd.observe.blueprint import Blueprint
 from healthd.observe.containers import Event, Summary
+
+log = logging.getLogger(__name__)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -139,6 +145,156 @@ class Engine:
         except _CONN_ERRORS as exc:
             raise ActionFailed(f"engine unreachable: {exc}", retryable=True) from exc
 
+    # -- replicas: scale up, scale down, recreate ----------------------------------------
+
+    def image_id_of_tag(self, tag: str) -> str | None:
+        """The id (sha256:…) of the local image ``tag`` names now, None when there is none."""
+        try:
+            return str(self.api.inspect_image(tag)["Id"])
+        except docker.errors.NotFound:
+            return None
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise EngineUnavailable(f"inspecting image {tag}: {exc}") from exc
+
+    def create_replica(self, template_id: str, number: int, *,
+                       created_at: float | None = None) -> str:
+        """Create and start replica ``number`` of ``template_id``'s compose service; its id.
+
+        Made as Compose v1 makes one (``project_service_N``, same config, labels and
+        networks; see healthd.observe.blueprint), labelled healthd.created=true and
+        healthd.created.at (``created_at``, epoch seconds; default now). A replica that
+        fails to start is removed again. Raises ContainerGone (no template), ActionFailed.
+        """
+        tpl = self._inspect_for(template_id)
+        tpl_labels = (tpl.get("Config") or {}).get("Labels") or {}
+        try:
+            tpl_number = int(tpl_labels.get(labels.COMPOSE_NUMBER, ""))
+        except ValueError as exc:
+            raise ActionFailed(f"{_name(tpl)} is not a compose replica (no container number)",
+                               retryable=False) from exc
+        name = scale.replica_name(_name(tpl), tpl_number, number)
+        if name is None:
+            raise ActionFailed(f"{_name(tpl)} has a custom container name: its service cannot "
+                               "have more than one replica", retryable=False)
+        made = blueprint.for_replica(
+            tpl, name=name, number=number, image=self._image_like(tpl),
+            created_at=time.time() if created_at is None else created_at)
+        return self._create_and_start(made)
+
+    def remove_replica(self, container_id: str, stop_timeout_s: int) -> None:
+        """Stop (SIGTERM, SIGKILL after the timeout) and remove a replica healthd created,
+        with its anonymous volumes. Already gone counts as done. Refuses (ActionFailed, not
+        retryable) a container without the healthd.created=true label."""
+        try:
+            c = self.inspect(container_id)
+        except ContainerGone:
+            return
+        own = (c.get("Config") or {}).get("Labels") or {}
+        if str(own.get(labels.CREATED, "")).lower() != "true":
+            raise ActionFailed(f"{_name(c)} was not created by healthd: not removing it",
+                               retryable=False)
+        try:
+            self.api.stop(container_id, timeout=stop_timeout_s)
+            self.api.remove_container(container_id, v=True)
+        except docker.errors.NotFound:
+            return
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise _failed(f"removing {_name(c)}", exc) from exc
+
+    def recreate(self, container_id: str, template_id: str, stop_timeout_s: int) -> str:
+        """Replace ``container_id`` by a container made from ``template_id``'s config; new id.
+
+        ``template_id`` may be the container itself: it is then made again from its own
+        config with the image its tag names now. Name, container number, healthd's
+        ownership labels and anonymous volumes are kept. Steps as compose: stop, rename to
+        ``<name>_healthd_old``, create, start, remove the old one; when creating or starting
+        fails, the new one is removed and the old one renamed back and started again.
+        """
+        old = self._inspect_for(container_id)
+        same = template_id in (container_id, old.get("Id"))
+        tpl = old if same else self._inspect_for(template_id)
+        if same:
+            tag = str((old.get("Config") or {}).get("Image") or "")
+            if not tag or tag.startswith("sha256:") or self.image_id_of_tag(tag) is None:
+                raise ActionFailed(f"{_name(old)}: its image {tag!r} is not a tag found "
+                                   "locally", retryable=False)
+            image = tag
+        else:
+            image = self._image_like(tpl)
+        made = blueprint.for_recreate(tpl, old, image=image)
+        old_id, name = str(old["Id"]), _name(old)
+        was_running = bool((old.get("State") or {}).get("Running"))
+        try:
+            self.api.stop(old_id, timeout=stop_timeout_s)
+            self.api.rename(old_id, f"{name}_healthd_old")
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            self._restore(old_id, name, was_running)
+            raise _failed(f"recreating {name}: setting the old container aside", exc) from exc
+        try:
+            new_id = self._create_and_start(made)
+        except ActionFailed:
+            self._restore(old_id, name, was_running)
+            raise
+        try:
+            self.api.remove_container(old_id, v=False)  # its anonymous volumes moved over
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            log.warning("recreated %s, but removing the old container %s failed: %s",
+                        name, old_id[:12], exc)
+        return new_id
+
+    def _inspect_for(self, cid: str) -> dict[str, Any]:
+        """Inspect for an action: ContainerGone, or ActionFailed(retryable) when unreachable."""
+        try:
+            return self.inspect(cid)
+        except EngineUnavailable as exc:
+            raise ActionFailed(str(exc), retryable=True) from exc
+
+    def _image_like(self, tpl: Mapping[str, Any]) -> str:
+        """The template's tag while it still names the template's image, else the image id."""
+        tag = str((tpl.get("Config") or {}).get("Image") or "")
+        image_id = str(tpl.get("Image") or "")
+        try:
+            if tag and self.image_id_of_tag(tag) == image_id:
+                return tag
+        except EngineUnavailable as exc:
+            raise ActionFailed(str(exc), retryable=True) from exc
+        return image_id or tag
+
+    def _create_and_start(self, made: Blueprint) -> str:
+        """Create, connect the further networks, start; remove it again on failure."""
+        try:
+            cid = str(self.api.create_container_from_config(made.body, made.name)["Id"])
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise _failed(f"creating {made.name}", exc) from exc
+        try:
+            for net, ep in made.networks:
+                ipam = ep.get("IPAMConfig") or {}
+                self.api.connect_container_to_network(
+                    cid, net, aliases=ep.get("Aliases"), links=ep.get("Links"),
+                    driver_opt=ep.get("DriverOpts"), ipv4_address=ipam.get("IPv4Address"),
+                    ipv6_address=ipam.get("IPv6Address"),
+                    link_local_ips=ipam.get("LinkLocalIPs"))
+            self.api.start(cid)
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            try:
+                self.api.remove_container(cid, force=True, v=True)
+            except (*_CONN_ERRORS, docker.errors.APIError) as cleanup:
+                log.warning("could not remove the half-made %s (%s): %s", made.name,
+                            cid[:12], cleanup)
+            raise _failed(f"starting {made.name}", exc) from exc
+        return cid
+
+    def _restore(self, old_id: str, name: str, was_running: bool) -> None:
+        """Undo a recreate's first steps: the old container under its name, running again."""
+        try:
+            if _name(self.inspect(old_id)) != name:
+                self.api.rename(old_id, name)
+            if was_running:
+                self.api.start(old_id)
+        except (EngineError, *_CONN_ERRORS, docker.errors.APIError) as exc:
+            log.error("could not restore %s (%s) after a failed recreate: %s", name,
+                      old_id[:12], exc)
+
     def events(self, since_ns: int | None) -> tuple[Iterator[Event | None], Any]:
         """Container events from ``since_ns`` on; returns (events, stream to close)."""
         since = None
@@ -163,6 +319,18 @@ class Engine:
     def close(self) -> None:
         """Release the client's connections."""
         self.client.close()
+
+
+def _name(c: Mapping[str, Any]) -> str:
+    return str(c.get("Name", "")).lstrip("/")
+
+
+def _failed(what: str, exc: Exception) -> ActionFailed:
+    """An engine error as ActionFailed: 4xx answers are not retryable, the rest are."""
+    if isinstance(exc, docker.errors.APIError):
+        retryable = exc.status_code is None or exc.status_code >= 500
+        return ActionFailed(f"{what}: {exc.explanation or exc}", retryable=retryable)
+    return ActionFailed(f"{what}: engine unreachable: {exc}", retryable=True)
 
 
 def _reachable_quickly(docker_host: str) -> bool:
