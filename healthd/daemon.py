@@ -20,14 +20,14 @@ from typing import Any
 from healthd.act.runner import Actions, Inspected
 from healthd.core import classify, decide, labels, stack
 from healthd.core.config import Config
-from healthd.core.model import ContainerState, Resource
+from healthd.core.model import Action, Classification, ContainerState, Resource
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
 from healthd.observe.containers import Event, Limits
 from healthd.observe.memory import Memory, Tracked
 from healthd.observe.observer import Observer, Sweep
 from healthd.observe.sampler import Sampler
-from healthd.observe.stacks import Stacks
+from healthd.observe.stacks import Stacks, scale_candidates
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
@@ -245,6 +245,7 @@ class Daemon:
                     self._evaluate(t)
                 else:
                     self._refresh_service(t)
+            self._scale(self.clock())
         self._export_counts()
         self._save_cursor()
         elapsed = sw.duration_s + time.perf_counter() - started
@@ -315,6 +316,19 @@ class Daemon:
                     started_by_healthd=self.actions.started_by_healthd(cid, m.state.started_at)))
         self.stacks.refresh(service, members, self.clock())
 
+    def _scale(self, now: float) -> None:
+        """Scale decisions for the compose services that allow it (replicas.max)."""
+        ctx = self._context(now)
+        for cand in scale_candidates(self.stacks, self.memory, ctx.history,
+                                     ctx.busy_services, now):
+            v = cand.verdict
+            cls = Classification(v.failure, v.severity, v.evidence)
+            d = decide.decide_service(cand.target, cls, cand.service, v.desired, ctx,
+                                      held=v.held, number=cand.number)
+            t = self.memory.get(cand.target.id)
+            if t is not None:
+                self.actions.handle(t, d, None)
+
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:
             return  # a placeholder knows no labels or restart policy: wait for its inspect
@@ -334,6 +348,9 @@ class Daemon:
         if d is None:
             t.last_decision = None
             return
+        if d.action is Action.RECREATE:
+            d = stack.with_recreate_source(d, t.state, self.stacks.topology,
+                                           [m.state for m in self.memory.all()])
         self.actions.handle(t, d, trigger)
         if d.acts:
             self._refresh_service(t)  # in flight now: its dependents wait for it

@@ -1,4 +1,4 @@
-"""Actions on one container: restart.
+"""Actions on one container: restart, recreate.
 
 Owns: turning a container Decision into the engine call that carries it out.
 Must never: decide, record or retry; the runner records intent and outcome, and a failure
@@ -14,3 +14,8 @@ from healthd.observe.engine import Engine
 def restart(eng: Engine, d: Decision) -> None:
     """Restart the decision's target with its stop timeout; raises ActionFailed."""
     eng.restart(d.target_id, d.stop_timeout_s)
+
+
+def recreate(eng: Engine, d: Decision) -> None:
+    """Recreate the target from ``d.source_id``'s configuration (itself when None)."""
+    eng.recreate(d.target_id, d.source_id or d.target_id, d.stop_timeout_s)

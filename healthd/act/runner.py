@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from healthd.act import container
+from healthd.act import compose, container
 from healthd.core import labels
 from healthd.core.model import Action, Decision, Outcome
 from healthd.observe import engine
@@ -28,7 +28,12 @@ log = logging.getLogger("healthd")
 
 Performer = Callable[[engine.Engine, Decision], None]
 # One entry per action family; each raises engine.ActionFailed when the engine says no.
-PERFORMERS: dict[Action, Performer] = {Action.RESTART: container.restart}
+PERFORMERS: dict[Action, Performer] = {
+    Action.RESTART: container.restart,
+    Action.RECREATE: container.recreate,
+    Action.SCALE_UP: compose.scale_up,
+    Action.SCALE_DOWN: compose.scale_down,
+}
 
 
 @dataclass(frozen=True)

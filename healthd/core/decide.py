@@ -233,3 +233,24 @@ def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decis
             break
         d = stage(d, c, cls, ctx)
     return d
+
+
+def decide_service(
+    c: ContainerState, cls: Classification, service: str, replicas: int,
+    ctx: Context, held: str | None = None, number: int | None = None,
+) -> Decision:
+    """A scale decision for ``service``: the table's action for ``cls``, acting on ``c``
+    (the replica to copy, or the one to remove), through the same stages.
+
+    held: "guard: why" when the scaler itself holds it (at its maximum, cooldown).
+    """
+    d = dataclasses.replace(plan(c, cls, ctx), target_name=service, service=service,
+                            replicas=replicas, number=number,
+                            source_id=c.id if number is not None else None)
+    if held is not None:
+        return dataclasses.replace(d, suppressed_by=held)
+    for stage in STAGES:
+        if d.suppressed_by is not None:
+            break
+        d = stage(d, c, cls, ctx)
+    return d

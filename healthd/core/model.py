@@ -200,6 +200,8 @@ class Decision:
     notes: tuple[str, ...] = ()
     service: str | None = None  # "project/service" for actions on a whole service
     replicas: int | None = None  # for scale actions: how many replicas after the action
+    source_id: str | None = None  # the container to copy (scale up, recreate)
+    number: int | None = None  # scale up: the new replica's compose container number
 
     @property
     def acts(self) -> bool:

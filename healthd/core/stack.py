@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
+from healthd.core import scale
 from healthd.core.model import (
     Classification,
     ContainerState,
@@ -162,6 +163,17 @@ def drift(c: ContainerState, cls: Classification | None,
         Failure.CONFIG_DRIFT, Health.CRITICAL,
         (*cls.evidence, "its compose config hash differs from its siblings': "
          "a restart keeps the old configuration"))
+
+
+def with_recreate_source(d: Decision, c: ContainerState, topology: Topology,
+                         states: Sequence[ContainerState]) -> Decision:
+    """A recreate takes the configuration of a running sibling that has not drifted (the
+    lowest-numbered of the operator's); with none, it is made again from its own."""
+    service = topology.service_of(c.id)
+    siblings = [s for s in states if s.id != c.id and s.running and service is not None
+                and topology.service_of(s.id) == service and not topology.drifted(s.id)]
+    source = scale.pick_template(siblings)
+    return dataclasses.replace(d, source_id=source.id if source else c.id)
 
 
 def service_health(

@@ -9,12 +9,14 @@ stack rules read what this keeps.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from healthd.core import stack, topology
+from healthd.core import scale, stack, topology
 from healthd.core.config import Config
+from healthd.core.model import ActionRecord, ContainerState, Failure, Resource
 from healthd.observe import composefile
-from healthd.observe.memory import Tracked
+from healthd.observe.memory import Memory, Tracked
 
 log = logging.getLogger("healthd")
 
@@ -27,6 +29,7 @@ class Stacks:
         self.files = composefile.Reader()
         self.topology = topology.build((), {}, cfg)
         self.health: dict[str, stack.ServiceHealth] = {}
+        self.windows: dict[str, scale.Window] = {}  # per scalable service: recommendations
         self._problems: tuple[str, ...] = ()
 
     def rebuild(self, items: Iterable[Tracked]) -> None:
@@ -43,6 +46,8 @@ class Stacks:
         known = set(self.topology.services())
         for gone in set(self.health) - known:
             del self.health[gone]
+        for gone in set(self.windows) - known:
+            del self.windows[gone]
 
     def problems(self) -> tuple[str, ...]:
         """Cycles, missing services and bad labels, as last logged."""
@@ -52,3 +57,52 @@ class Stacks:
         """Fold ``service``'s members into its health."""
         self.health[service] = stack.service_health(
             service, list(members), self.health.get(service), now)
+
+
+@dataclass(frozen=True)
+class ScaleCandidate:
+    """A scale verdict for one service, with the container the action works on."""
+
+    service: str
+    verdict: scale.ScaleVerdict
+    target: ContainerState  # the template (up) or the replica to remove (down)
+    number: int | None  # up: the new replica's container number
+
+
+def scale_candidates(stacks: Stacks, memory: Memory, history: Sequence[ActionRecord],
+                     busy: frozenset[str], now: float) -> list[ScaleCandidate]:
+    """Scale verdicts for every compose service that allows scaling (replicas.max set)."""
+    out = []
+    topo, settings = stacks.topology, stacks.cfg.scaling
+    for svc in topo.services():
+        bounds = topo.bounds(svc)
+        if bounds.max is None or svc.startswith("swarm/") or "/" not in svc:
+            continue  # not scalable here: no bounds, a Swarm service, or a lone container
+        if svc in busy:
+            continue  # one scale step at a time; the next tick sees its result
+        members = [t for t in (memory.get(c) for c in topo.members(svc)) if t and t.inspected]
+        states = [t.state for t in members]
+        running = [t for t in members if t.state.running]
+        pressure = [scale.ReplicaPressure(
+            t.state.name,
+            cpu=t.usage.cpu_fraction if t.usage else None,
+            memory=t.usage.mem_fraction if t.usage else None,
+            forecast_alarm=any(f.alarm for f in t.forecasts
+                               if f.resource in (Resource.MEMORY, Resource.CPU)))
+            for t in running]
+        mine = [r for r in history if r.container == svc]
+        b = scale.Bounds(bounds.min, bounds.max, scale.operator_count(states))
+        verdict = scale.scale(pressure, len(running), b, stacks.windows.get(svc, ()), mine,
+                              settings, now)
+        rec = scale.recommend(pressure, len(running), settings)
+        stacks.windows[svc] = scale.remember(stacks.windows.get(svc, ()), now, rec.desired,
+                                             settings)
+        if verdict is None:
+            continue
+        if verdict.failure is Failure.SUSTAINED_PRESSURE:
+            target, number = scale.pick_template(states), scale.next_number(states)
+        else:
+            target, number = scale.to_remove(states), None
+        if target is not None:
+            out.append(ScaleCandidate(svc, verdict, target, number))
+    return out
