@@ -102,6 +102,19 @@ class GuardSettings:
     alert_repeat_s: float = 3600.0
 
 
+@dataclass(frozen=True)
+class LedgerSettings:
+    """[ledger]: how much history the state file keeps (never less than the guards need)."""
+
+    retention_days: float = 30.0
+    retention_rows: int = 100_000
+
+    @property
+    def retention_s(self) -> float:
+        """retention_days in seconds."""
+        return self.retention_days * 86400.0
+
+
 DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "unhealthy": {"degraded": "restart", "critical": "restart"},
     "crashed": {"degraded": "restart", "critical": "restart"},
@@ -142,6 +155,7 @@ class Config:
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     guards: GuardSettings = field(default_factory=GuardSettings)
     forecast: ForecastSettings = field(default_factory=ForecastSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -166,6 +180,7 @@ SECTIONS: dict[str, type[Any]] = {
     "classify": ClassifySettings,
     "guards": GuardSettings,
     "forecast": ForecastSettings,
+    "ledger": LedgerSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
