@@ -621,3 +621,10 @@ def test_refused_restart_is_tried_again_once_the_container_was_started_since() -
             ctx(config_=cfg(cooldown_s=0.0, backoff_base_s=0.0),
                 history=(_refused(NOW - 300, retryable=False),)))
     assert_acts(d)
+
+
+def test_history_window_covers_every_guard_including_a_long_cooldown() -> None:
+    assert decide.history_window_s(cfg().guards) == 3600.0
+    assert decide.history_window_s(cfg(cooldown_s=7200.0).guards) == 7200.0
+    assert decide.history_window_s(cfg(budget_window_s=1.0, alert_repeat_s=1.0,
+                                       cooldown_s=1.0).guards) == 60.0  # the global rate
