@@ -317,6 +317,7 @@ class Daemon:
                 self._evaluate(t)
         self._export_health()
         self._save_cursor()
+        self._tend_ledger()
         elapsed = sw.duration_s + time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
@@ -346,6 +347,14 @@ class Daemon:
         if self.cursor_ns:
             self.ledger.set_meta(_CURSOR_KEY, str(self.cursor_ns))
 
+    def _tend_ledger(self) -> None:
+        """Write what the ledger holds in memory, prune a batch of old rows, export health."""
+        now = self.clock()
+        self.ledger.flush()
+        self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
+        h = self.ledger.health()
+        self.metrics.set_ledger(h.up, h.pending, h.dropped)
+
     # ---- decide and act --------------------------------------------------------------
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:
@@ -357,7 +366,7 @@ class Daemon:
         if cls is None:
             t.last_decision, t.last_recorded = None, None
             return
-        horizon = max(self.cfg.guards.budget_window_s, self.cfg.guards.alert_repeat_s, 60.0)
+        horizon = decide.history_window_s(self.cfg.guards)
         ctx = decide.Context(
             now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
             watch_since=self.watch_since, dry_run=self.dry_run,
@@ -437,4 +446,5 @@ class Daemon:
             "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
             "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
             "containers": rows, "host": self.foresight.host_rows(),
+            "ledger": self.ledger.health().as_dict(),
         }
