@@ -74,11 +74,10 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     _setup_logging(cfg.daemon.log_level, cfg.daemon.log_format)
     log = logging.getLogger("healthd")
     docker_host = os.environ.get("DOCKER_HOST") or cfg.daemon.docker_host
-    try:
-        store = ledger.Ledger(cfg.state_path)
-    except ledger.LedgerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    # Never refuses to run: a state file that cannot be opened or written means history
+    # held in memory (logged, shown in /status) until it can; a corrupt one is set aside.
+    store = ledger.Ledger(cfg.state_path, retention_s=cfg.ledger.retention_s,
+                          retention_rows=cfg.ledger.retention_rows)
     eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4)
     m = metrics.Metrics()
     d = daemon.Daemon(cfg, eng, store, m)
@@ -157,21 +156,24 @@ def history(state: str | None, limit: int, container: str | None, as_json: bool)
     """List recorded decisions and actions (reads the store; works while the daemon is down)."""
     from healthd.store import ledger
 
-    path = state or _load(None, {}).state_path
+    cfg = _load(None, {})
+    path = state or cfg.state_path
     if not os.path.exists(path):
         click.echo(f"error: no state file at {path}", err=True)
-        sys.exit(1)
+        sys.exit(2)
     try:
         store = ledger.Ledger(path, readonly=True)
         rows = [r.as_dict() for r in store.history(limit, container)]
+        oldest = store.oldest()
         store.close()
     except ledger.LedgerError as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     else:
-        click.echo(status_view.render_history(rows, time.time()))
+        click.echo(status_view.render_history(rows, time.time(), oldest,
+                                              cfg.ledger.retention_days))
 
 
 @main.command("check-config")

@@ -248,6 +248,7 @@ class Daemon:
             self._scale(self.clock())
         self._export_counts()
         self._save_cursor()
+        self._tend_ledger()
         elapsed = sw.duration_s + time.perf_counter() - started
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
@@ -289,7 +290,7 @@ class Daemon:
 
     # ---- decide ------------------------------------------------------------------------
     def _context(self, now: float) -> decide.Context:
-        horizon = max(self.cfg.guards.budget_window_s, self.cfg.guards.alert_repeat_s, 60.0)
+        horizon = decide.history_window_s(self.cfg.guards)
         return decide.Context(
             now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
             watch_since=self.watch_since, dry_run=self.dry_run,
@@ -329,6 +330,14 @@ class Daemon:
             if t is not None:
                 self.actions.handle(t, d, None)
 
+    def _tend_ledger(self) -> None:
+        """Write what the ledger holds in memory, prune a batch of old rows, export health."""
+        now = self.clock()
+        self.ledger.flush()
+        self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
+        h = self.ledger.health()
+        self.metrics.set_ledger(h.up, h.pending, h.dropped)
+
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:
             return  # a placeholder knows no labels or restart policy: wait for its inspect
@@ -366,4 +375,5 @@ class Daemon:
             "stacks": snapshot.stacks(self.stacks.topology, self.stacks.health,
                                       self.stacks.problems(), self.memory.all(), self.ledger),
             "host": self.foresight.host_rows(),
+            "ledger": self.ledger.health().as_dict(),
         }

@@ -154,6 +154,19 @@ class ScalingSettings:
         return problems
 
 
+@dataclass(frozen=True)
+class LedgerSettings:
+    """[ledger]: how much history the state file keeps (never less than the guards need)."""
+
+    retention_days: float = 30.0
+    retention_rows: int = 100_000
+
+    @property
+    def retention_s(self) -> float:
+        """retention_days in seconds."""
+        return self.retention_days * 86400.0
+
+
 DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "unhealthy": {"degraded": "restart", "critical": "restart"},
     "crashed": {"degraded": "restart", "critical": "restart"},
@@ -197,6 +210,7 @@ class Config:
     stacks: StackSettings = field(default_factory=StackSettings)
     dependencies: tuple[DependencySpec, ...] = ()
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -223,6 +237,7 @@ SECTIONS: dict[str, type[Any]] = {
     "forecast": ForecastSettings,
     "stacks": StackSettings,
     "scaling": ScalingSettings,
+    "ledger": LedgerSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from healthd.core import labels, stack
-from healthd.core.config import Config, table_row
+from healthd.core.config import Config, GuardSettings, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
     Action,
@@ -49,6 +49,13 @@ class Context:
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
+
+
+def history_window_s(g: GuardSettings) -> float:
+    """Seconds of past actions the guards read: ``Context.history`` must reach this far back,
+    and the ledger must keep at least that much (budget window, alert repeat, cooldown, and
+    the minute of the host-wide rate)."""
+    return max(g.budget_window_s, g.alert_repeat_s, g.cooldown_s, 60.0)
 
 
 def _hold(d: Decision, guard: str, why: str) -> Decision:

@@ -71,6 +71,24 @@ class Metrics:
                               ["service", "state"], registry=r)
         self.engine_up = Gauge("healthd_engine_up", "1 while the events stream is connected",
                                registry=r)
+        self.ledger_up = Gauge("healthd_ledger_up",
+                               "1 while the state file takes writes (history is persisted)",
+                               registry=r)
+        self.ledger_pending = Gauge("healthd_ledger_pending_writes",
+                                    "Ledger writes held in memory until the state file takes them",
+                                    registry=r)
+        self.ledger_dropped = Counter("healthd_ledger_dropped_rows",
+                                      "Ledger rows dropped from a full in-memory backlog",
+                                      registry=r)
+        self._ledger_dropped_seen = 0
+
+    def set_ledger(self, up: bool, pending: int, dropped: int) -> None:
+        """Export the ledger's health; ``dropped`` is its running total since start."""
+        self.ledger_up.set(1 if up else 0)
+        self.ledger_pending.set(pending)
+        if dropped > self._ledger_dropped_seen:
+            self.ledger_dropped.inc(dropped - self._ledger_dropped_seen)
+            self._ledger_dropped_seen = dropped
 
     def render(self) -> bytes:
         """The text exposition format."""

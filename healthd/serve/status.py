@@ -6,6 +6,7 @@ Owns: the text layout of ``healthd status`` and ``healthd history``. Must never:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from healthd.core.classify import eta_text
@@ -86,8 +87,25 @@ def render_status(snap: dict[str, Any]) -> str:
         if h.get("eta_s") is not None:
             lines.append(f"host {h['resource'].replace('_', ' ')} full in {eta_text(h['eta_s'])}")
     lines += _services_table(snap.get("stacks") or {}, now)
+    lines += ledger_lines(snap.get("ledger"), now)
     lines.append(table(head + body))
     return "\n".join(lines)
+
+
+def ledger_lines(h: dict[str, Any] | None, now: float) -> list[str]:
+    """What ``healthd status`` says about the ledger: nothing while all is well."""
+    if not h:
+        return []
+    lines = []
+    if h.get("set_aside"):
+        lines.append(f"corrupt state file set aside as {h['set_aside']}; history started afresh")
+    if not h.get("up"):
+        waiting = f"; {h.get('pending', 0)} rows waiting"
+        if h.get("dropped"):
+            waiting += f", {h['dropped']} dropped"
+        lines.append(f"history NOT persisted since {ago(now, h.get('since'))}: "
+                     f"{h.get('error')}{waiting}")
+    return lines
 
 
 def explain(snap: dict[str, Any], name: str) -> str | None:
@@ -98,10 +116,17 @@ def explain(snap: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def render_history(rows: Sequence[dict[str, Any]], now: float) -> str:
-    """Ledger rows, newest first."""
+def render_history(rows: Sequence[dict[str, Any]], now: float, oldest: float | None = None,
+                   kept_days: float | None = None) -> str:
+    """Ledger rows, newest first, under how far back the ledger reaches (``oldest``)."""
     head = [["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "EXPLANATION"]]
     body = [[str(r["id"]), ago(now, r["at"]), r["container"], r["action"], r["outcome"],
              r["explanation"] + (f" - error: {r['error']}" if r.get("error") else "")]
             for r in rows]
-    return table(head + body) if body else "no recorded decisions"
+    if not body:
+        return "no recorded decisions"
+    if oldest is None:
+        return table(head + body)
+    since = datetime.fromtimestamp(oldest).strftime("%Y-%m-%d %H:%M")
+    kept = f" ({kept_days:g} days kept)" if kept_days is not None else ""
+    return f"history since {since}{kept}\n" + table(head + body)

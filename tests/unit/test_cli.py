@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from datetime import datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -55,8 +57,31 @@ def test_history_reads_the_ledger_while_the_daemon_is_down(tmp_path: Path) -> No
 
 def test_history_without_a_state_file_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["history", "--state", str(tmp_path / "none.db")])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "no state file" in result.output
+
+
+def test_history_says_how_far_back_it_reaches(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    led = Ledger(str(path))
+    led.record(Decision(Action.RESTART, "cid", "api", "crashed.critical", at=1000.0),
+               Outcome.SUCCEEDED)
+    led.close()
+    result = CliRunner().invoke(main, ["history", "--state", str(path)],
+                                env={"HEALTHD_LEDGER_RETENTION_DAYS": "7"})
+    assert result.exit_code == 0, result.output
+    since = datetime.fromtimestamp(1000.0).strftime("%Y-%m-%d %H:%M")
+    assert result.output.splitlines()[0] == f"history since {since} (7 days kept)"
+
+
+def test_history_of_a_corrupt_state_file_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(os.urandom(4096))
+    result = CliRunner().invoke(main, ["history", "--state", str(path)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+    assert result.output.startswith(f"error: state file {path} is not a healthd state file")
+    assert path.stat().st_size == 4096
 
 
 def test_status_without_a_daemon_is_a_clear_error() -> None:

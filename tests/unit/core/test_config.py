@@ -270,6 +270,23 @@ def test_forecast_from_env() -> None:
     assert (c.forecast.horizon_s, c.forecast.confirm) == (1200.0, 4)
 
 
+# --- [ledger] -----------------------------------------------------------------------------
+
+
+def test_ledger_retention_defaults_and_overrides() -> None:
+    assert (Config().ledger.retention_days, Config().ledger.retention_rows) == (30.0, 100_000)
+    assert Config().ledger.retention_s == 30 * 86400.0
+    c = build({"ledger": {"retention_days": 7}},
+              environ={"HEALTHD_LEDGER_RETENTION_ROWS": "5000"})
+    assert (c.ledger.retention_days, c.ledger.retention_rows) == (7.0, 5000)
+
+
+def test_bad_ledger_retention_is_a_config_error_naming_the_key() -> None:
+    problems = problems_of({"ledger": {"retention_days": -1, "retention_row": 5}})
+    assert any(p.startswith("ledger.retention_days: must be >= 0") for p in problems)
+    assert any(p.startswith("ledger.retention_row: unknown key") for p in problems)
+
+
 # --- the repo's documented config.toml ----------------------------------------------------
 
 

@@ -670,3 +670,10 @@ def test_dry_run_holds_every_engine_action(action: Action) -> None:
     d = decide.dry_run(_decision(action), ContainerState(id="x", name="x"),
                        Classification(Failure.CONFIG_DRIFT, Health.CRITICAL), ctx)
     assert d.suppressed_by == f"dry-run: would {action.value.replace('_', ' ')}"
+
+
+def test_history_window_covers_every_guard_including_a_long_cooldown() -> None:
+    assert decide.history_window_s(cfg().guards) == 3600.0
+    assert decide.history_window_s(cfg(cooldown_s=7200.0).guards) == 7200.0
+    assert decide.history_window_s(cfg(budget_window_s=1.0, alert_repeat_s=1.0,
+                                       cooldown_s=1.0).guards) == 60.0  # the global rate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -158,6 +159,40 @@ def test_history_rows_and_error() -> None:
 
 def test_history_empty() -> None:
     assert status.render_history([], NOW) == "no recorded decisions"
+
+
+def test_history_says_how_far_back_the_ledger_reaches() -> None:
+    rows = [{"id": 1, "at": NOW - 30, "container": "api", "action": "restart",
+             "outcome": "succeeded", "explanation": "restart api", "error": None}]
+    since = datetime.fromtimestamp(NOW - 30 * 86400).strftime("%Y-%m-%d %H:%M")
+    first = lines_of(status.render_history(rows, NOW, NOW - 30 * 86400, 30.0))[0]
+    assert first == f"history since {since} (30 days kept)"
+
+
+# --- the ledger in status -----------------------------------------------------------------
+
+LEDGER_UP = {"up": True, "since": NOW - 600, "error": None, "pending": 0, "dropped": 0,
+             "path": "/var/lib/healthd/state.db", "set_aside": None}
+
+
+def test_status_says_nothing_of_a_ledger_that_persists() -> None:
+    assert status.render_status(snap(ledger=LEDGER_UP)) == status.render_status(snap())
+
+
+def test_status_shows_history_not_persisted_with_the_error_and_what_waits() -> None:
+    down = {**LEDGER_UP, "up": False, "since": NOW - 120,
+            "error": "cannot write state.db: database or disk is full", "pending": 17,
+            "dropped": 2}
+    line = lines_of(status.render_status(snap(ledger=down)))[1]
+    assert line == ("history NOT persisted since 2 min ago: cannot write state.db: database"
+                    " or disk is full; 17 rows waiting, 2 dropped")
+
+
+def test_status_shows_a_corrupt_state_file_set_aside() -> None:
+    aside = {**LEDGER_UP, "set_aside": "/var/lib/healthd/state.db.corrupt-20261203T101500Z"}
+    line = lines_of(status.render_status(snap(ledger=aside)))[1]
+    assert line == ("corrupt state file set aside as "
+                    "/var/lib/healthd/state.db.corrupt-20261203T101500Z; history started afresh")
 
 
 # --- ago ----------------------------------------------------------------------------------

@@ -1,0 +1,212 @@
+"""What the ledger holds in memory: the guards' window of rows, and the writes still waiting.
+
+Owns: the row value (``Row``), the rows the guards read (``Window``: written or not, with
+their latest outcome), the bounded queue of writes the state file has not taken yet
+(``Backlog``) and its drop policy. Must never: touch the file (that is ``ledger``) or
+decide anything.
+
+Ids: a row the file has taken carries the file's id (> 0); a waiting row carries a
+temporary id (< 0) until it is written. The ledger maps the temporary ids it handed out
+to the file's ids, so a caller's id stays valid for ``complete``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from healthd.core.model import Action, ActionRecord, Outcome
+
+_PENDING, _SKIPPED = Outcome.PENDING.value, Outcome.SKIPPED.value
+
+COLUMNS = ("id", "at", "container_id", "container", "action", "rule", "failure", "severity",
+           "evidence", "suppressed_by", "explanation", "outcome", "error", "completed_at",
+           "retryable")
+DEFAULT_LIMIT = 10_000  # rows held while the file cannot be written (~ a few MB)
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One ledger row for ``healthd history``."""
+
+    id: int
+    at: float
+    container: str
+    action: str
+    rule: str
+    outcome: str
+    explanation: str
+    error: str | None
+    completed_at: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return dict(self.__dict__)
+
+
+@dataclass
+class Row:
+    """One row of the ``actions`` table, in memory; mutable while its action is pending."""
+
+    id: int
+    at: float
+    container_id: str
+    container: str
+    action: str
+    rule: str
+    failure: str | None
+    severity: str | None
+    evidence: str  # JSON list
+    suppressed_by: str | None
+    explanation: str
+    outcome: str
+    error: str | None
+    completed_at: float | None
+    retryable: bool = True
+
+    def values(self) -> tuple[Any, ...]:
+        """Column values in ``COLUMNS`` order; a temporary id is NULL: the file picks one."""
+        return (self.id if self.id > 0 else None, *(getattr(self, c) for c in COLUMNS[1:]))
+
+    def complete(self, done: Completion) -> None:
+        """Take a pending action's outcome."""
+        self.outcome, self.error = done.outcome, done.error
+        self.completed_at, self.retryable = done.completed_at, done.retryable
+
+    def record(self) -> ActionRecord:
+        """The guards' view of the row."""
+        return ActionRecord(container=self.container, action=Action(self.action), at=self.at,
+                            outcome=Outcome(self.outcome), rule=self.rule, id=self.id,
+                            retryable=bool(self.retryable))
+
+    def history(self) -> HistoryRow:
+        """The ``healthd history`` view of the row."""
+        return HistoryRow(self.id, self.at, self.container, self.action, self.rule,
+                          self.outcome, self.explanation, self.error, self.completed_at)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How a pending action ended (``Ledger.complete``), waiting to be written."""
+
+    outcome: str
+    error: str | None
+    completed_at: float
+    retryable: bool
+
+
+class Backlog:
+    """Writes the state file has not taken yet, in the order they were made.
+
+    limit: rows held at most; beyond it the oldest held-back (skipped) row is dropped
+    first, then the oldest finished one, then the oldest of all; ``dropped`` counts them.
+    Completions and meta values only keep their latest value per row or key.
+    """
+
+    def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
+        self.limit = max(1, limit)
+        self.rows: OrderedDict[int, Row] = OrderedDict()  # by id, oldest first
+        self.updates: dict[int, Completion] = {}  # by the file's row id
+        self.meta: dict[str, str] = {}
+        self.abandon_at: float | None = None  # a deferred ``abandon_pending``
+        self.dropped = 0
+        self._ids = itertools.count(-1, -1)
+
+    def __len__(self) -> int:
+        return (len(self.rows) + len(self.updates) + len(self.meta)
+                + (self.abandon_at is not None))
+
+    def add(self, row: Row) -> int:
+        """Queue a new row under a fresh temporary id (returned); drop one if full."""
+        row.id = next(self._ids)
+        self.rows[row.id] = row
+        while len(self.rows) > self.limit:
+            self._drop_one()
+        return row.id
+
+    def requeue_first(self, rows: list[Row]) -> None:
+        """Put rows the file lost back at the front (they keep their ids), oldest first."""
+        for row in sorted(rows, key=lambda r: r.id, reverse=True):
+            self.rows[row.id] = row
+            self.rows.move_to_end(row.id, last=False)
+        while len(self.rows) > self.limit:
+            self._drop_one()
+
+    def _drop_one(self) -> None:
+        victim = next((k for k, r in self.rows.items() if r.outcome == _SKIPPED), None)
+        if victim is None:
+            victim = next((k for k, r in self.rows.items() if r.outcome != _PENDING), None)
+        if victim is None:
+            victim = next(iter(self.rows))
+        del self.rows[victim]
+        self.dropped += 1
+
+
+class Window:
+    """The rows guards read, by id: every row of this run, and the file's rows since
+    ``loaded_since`` once loaded. Trimmed to what ``records`` was last asked for.
+
+    Each change to a row goes through here first, so a row here is never older than the
+    file's copy of it.
+    """
+
+    def __init__(self) -> None:
+        self.rows: dict[int, Row] = {}
+        self.loaded_since: float | None = None  # None: the file's rows are not loaded
+        self._alias: dict[int, int] = {}  # temporary id handed out -> the file's id
+
+    def add(self, row: Row) -> None:
+        """A new row of this run (rows of no action are not the guards' business)."""
+        if row.action != Action.NONE.value:
+            self.rows[row.id] = row
+
+    def needs_load(self, since: float) -> bool:
+        """True when the file may hold rows at or after ``since`` that are not here."""
+        return self.loaded_since is None or since < self.loaded_since
+
+    def merge(self, rows: list[Row], since: float, updates: dict[int, Completion]) -> None:
+        """Take the file's rows at or after ``since``, with completions still waiting."""
+        for row in rows:
+            if row.id in self.rows:
+                continue
+            done = updates.get(row.id)
+            if done is not None:
+                row.complete(done)
+            self.rows[row.id] = row
+        self.loaded_since = since
+
+    def records(self, since: float) -> list[ActionRecord]:
+        """The guards' view at or after ``since``, oldest first; older rows are let go."""
+        if self.loaded_since is not None and since > self.loaded_since:
+            self.loaded_since = since
+        for rid in [rid for rid, r in self.rows.items() if r.at < since]:
+            del self.rows[rid]
+        return sorted((r.record() for r in self.rows.values()), key=lambda r: r.at)
+
+    def written(self, row: Row, old: int) -> None:
+        """``row`` (known as ``old`` until now) is in the file under ``row.id``."""
+        if self.rows.pop(old, None) is not None:
+            self.rows[row.id] = row
+        if row.outcome == _PENDING:
+            self._alias[old] = row.id  # the caller still holds ``old`` for ``complete``
+
+    def resolve(self, handle: int) -> int:
+        """The current id of the row ``record`` returned ``handle`` for."""
+        return self._alias.pop(handle, handle)
+
+    def abandon(self, at: float, error: str, waiting: set[int]) -> None:
+        """Pending rows of the file (not those still ``waiting`` to go in) end abandoned."""
+        for r in self.rows.values():
+            if r.id > 0 and r.outcome == _PENDING and r.id not in waiting:
+                r.complete(Completion(Outcome.ABANDONED.value, error, at, bool(r.retryable)))
+
+    def in_file(self) -> list[Row]:
+        """Rows that carry the file's ids."""
+        return [r for r in self.rows.values() if r.id > 0]
+
+    def newest_acted(self, container: str) -> Row | None:
+        """The newest row about ``container`` that was not held back."""
+        mine = [r for r in self.rows.values() if r.container == container and r.outcome != _SKIPPED]
+        return max(mine, key=lambda r: r.at) if mine else None
