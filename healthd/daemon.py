@@ -70,6 +70,7 @@ class Daemon:
                                concurrency=cfg.watch.stats_concurrency)
         self.foresight = Foresight(cfg.forecast, metrics)
         self.stacks = Stacks(cfg)
+        self.image_tags: dict[str, str] = {}  # tag -> image id, as last listed
         self.started_at = clock()
         # The host is watched like a container that is always opted in: its forecasts go
         # through the same classifier and decision table (rows predicted_exhaustion.host_*).
@@ -233,6 +234,8 @@ class Daemon:
             t.usage = sw.usages.get(t.state.id) if t.state.running else None
             if t.usage is not None:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
+        if sw.images is not None:
+            self.image_tags = sw.images
         self._observe_host(sw)
         self.foresight.poll()
         self.stacks.rebuild(self.memory.all())
@@ -346,7 +349,7 @@ class Daemon:
                                             self.cfg.classify, self.cfg.thresholds)
         t.failure = cls.failure if cls else None
         self._refresh_service(t)
-        cls = stack.drift(t.state, cls, self.stacks.topology)
+        cls = stack.drift(t.state, cls, self.stacks.topology, self.image_tags)
         if cls is None:
             cls = stack.followed_restart(t.state, self.stacks.topology, self.stacks.health,
                                          now, self.cfg.stacks.settle_s, self.watch_since)

@@ -189,6 +189,7 @@ def scale(
     history: Sequence[ActionRecord],
     settings: ScalingSettings,
     now: float,
+    rec: Recommendation | None = None,
 ) -> ScaleVerdict | None:
     """The scale action this service needs now, or None.
 
@@ -197,10 +198,11 @@ def scale(
     history: this service's actions (the caller filters by service); the last scale action
       starts a fresh window and the cooldown.
     now: epoch seconds.
+    rec: this tick's ``recommend`` when the caller has it already (it keeps the window).
     """
     if current < 1:
         return None
-    rec = recommend(replicas, current, settings)
+    rec = rec or recommend(replicas, current, settings)
     last = last_scale_at(history)
     recs = [(t, d) for t, d in window if t < now and (last is None or t > last)]
     recs.append((now, rec.desired))

@@ -152,17 +152,25 @@ class Member:
     started_by_healthd: bool = False  # its last start was healthd's own action
 
 
-def drift(c: ContainerState, cls: Classification | None,
-          topology: Topology) -> Classification | None:
-    """``config_drift`` for a failing replica whose configuration differs from its
-    siblings': restarting it brings back the same old configuration, so it needs a
-    recreate (or a person). Returns ``cls`` unchanged otherwise."""
-    if cls is None or cls.failure not in _DOWN or not topology.drifted(c.id):
+def drift(c: ContainerState, cls: Classification | None, topology: Topology,
+          image_tags: Mapping[str, str]) -> Classification | None:
+    """``config_drift`` for a failing container whose configuration is out of date: its
+    compose config hash differs from its siblings', or its image tag now names another
+    local image. A restart brings the same old configuration back, so it needs a recreate
+    (or a person). Returns ``cls`` unchanged otherwise.
+
+    image_tags: tag -> image id of the local images, as last listed.
+    """
+    if cls is None or cls.failure not in _DOWN:
         return cls
-    return Classification(
-        Failure.CONFIG_DRIFT, Health.CRITICAL,
-        (*cls.evidence, "its compose config hash differs from its siblings': "
-         "a restart keeps the old configuration"))
+    if topology.drifted(c.id):
+        why = "its compose config hash differs from its siblings'"
+    elif c.image_id and image_tags.get(c.image, c.image_id) != c.image_id:
+        why = f"its image tag {c.image} now names another local image"
+    else:
+        return cls
+    return Classification(Failure.CONFIG_DRIFT, Health.CRITICAL,
+                          (*cls.evidence, f"{why}: a restart keeps the old configuration"))
 
 
 def with_recreate_source(d: Decision, c: ContainerState, topology: Topology,

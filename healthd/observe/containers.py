@@ -187,3 +187,15 @@ def limits_from_inspect(data: dict[str, Any]) -> Limits:
     cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 else None)
     pids = int(host.get("PidsLimit") or 0)
     return Limits(mem if mem > 0 else None, cores, pids if pids > 0 else None)
+
+
+def image_tags(rows: Any) -> dict[str, str]:
+    """``GET /images/json`` rows to {tag: image id}; odd rows are skipped."""
+    out: dict[str, str] = {}
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or not isinstance(row.get("Id"), str):
+            continue
+        for tag in row.get("RepoTags") or []:
+            if isinstance(tag, str) and tag != "<none>:<none>":
+                out[tag] = row["Id"]
+    return out

@@ -98,6 +98,14 @@ class Engine:
             raise EngineUnavailable(f"listing containers: {exc}") from exc
         return [containers.from_list(r) for r in rows]
 
+    def image_tags(self) -> dict[str, str]:
+        """Every local image tag and the image id (sha256:...) it names now."""
+        try:
+            rows = self.api.images()
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise EngineUnavailable(f"listing images: {exc}") from exc
+        return containers.image_tags(rows)
+
     def inspect(self, cid: str) -> dict[str, Any]:
         """Raw inspect JSON of one container."""
         try:

@@ -24,6 +24,7 @@ from healthd.observe.containers import Summary
 from healthd.observe.sampler import Sampler, StatsTarget
 
 log = logging.getLogger(__name__)
+_IMAGES_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Sweep:
     epochs: dict[str, int] = field(default_factory=dict)  # the daemon's, when the sweep began
     memory: host.HostMemory | None = None
     disk: host.DiskUsage | None = None
+    images: dict[str, str] | None = None  # tag -> image id; None when not listed this sweep
     duration_s: float = 0.0
 
 
@@ -67,6 +69,7 @@ class Observer:
         self.interval_s = interval_s
         self.docker_root = docker_root
         self.clock = clock
+        self._images_at = 0.0  # monotonic time of the last image list
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="observe", daemon=True)
@@ -117,8 +120,21 @@ class Observer:
         usages = self.sampler.sweep(known.targets, now)
         return Sweep(at=now, summaries=summaries, inspected=inspected, usages=usages,
                      epochs=known.epochs,
-                     memory=host.memory(), disk=self._disk(),
+                     memory=host.memory(), disk=self._disk(), images=self._images(),
                      duration_s=time.perf_counter() - started)
+
+    def _images(self) -> dict[str, str] | None:
+        """Tags and the images they name, once a minute: a new image under an old tag is
+        news for a failing container, not something to hurry for."""
+        if time.monotonic() - self._images_at < _IMAGES_EVERY_S:
+            return None
+        try:
+            tags = self.engine.image_tags()
+        except engine.EngineUnavailable as exc:
+            log.info("cannot list images: %s", exc)
+            return None
+        self._images_at = time.monotonic()
+        return tags
 
     def _disk(self) -> host.DiskUsage | None:
         if self.docker_root is None:

@@ -92,9 +92,9 @@ def scale_candidates(stacks: Stacks, memory: Memory, history: Sequence[ActionRec
             for t in running]
         mine = [r for r in history if r.container == svc]
         b = scale.Bounds(bounds.min, bounds.max, scale.operator_count(states))
-        verdict = scale.scale(pressure, len(running), b, stacks.windows.get(svc, ()), mine,
-                              settings, now)
         rec = scale.recommend(pressure, len(running), settings)
+        verdict = scale.scale(pressure, len(running), b, stacks.windows.get(svc, ()), mine,
+                              settings, now, rec)
         stacks.windows[svc] = scale.remember(stacks.windows.get(svc, ()), now, rec.desired,
                                              settings)
         if verdict is None:

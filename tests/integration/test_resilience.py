@@ -12,6 +12,7 @@ import pytest
 
 from tests.engine import Containers, Engine, wait_for
 from tests.integration.healthd_proc import Healthd
+from tests.integration.wedge import wedged_main_loop
 
 pytestmark = pytest.mark.engine
 
@@ -116,22 +117,13 @@ def _healthz(h: Healthd) -> tuple[int, str]:
 def test_a_wedged_main_loop_turns_healthz_unhealthy_and_back(
     engine: Engine, containers: Containers, healthds: list[Healthd], tmp_path: Path
 ) -> None:
-    import sqlite3
-    # The ledger waits up to 10 s for a lock; a loop stuck that long is wedged for a
-    # liveness limit of 2 s, while the HTTP thread still answers.
     h = Healthd(engine, tmp_path, cfg={"daemon": {"liveness_s": 2.0}})
     healthds.append(h)
     h.start()
-    containers.run("event-source", "sleep", "1000")  # an event: each sweep saves the cursor
     h.wait_sweeps(2)
-    blocker = sqlite3.connect(h.state, timeout=1)
-    try:
-        blocker.execute("BEGIN EXCLUSIVE")  # the next sweep's cursor save waits on it
-        _, body = wait_for(lambda: (r := _healthz(h))[0] == 503 and r, 8,
-                              what=f"/healthz 503 while the loop is stuck\n{h.log()}")
+    with wedged_main_loop(containers, tmp_path):
+        _, body = wait_for(lambda: (r := _healthz(h))[0] == 503 and r, 15,
+                           what=f"/healthz 503 while the loop is stuck\n{h.log()}")
         assert "main loop stalled" in body
-    finally:
-        blocker.rollback()
-        blocker.close()
-    wait_for(h.ready, 15, what=f"/healthz back to 200 once the lock is gone\n{h.log()}")
+    wait_for(h.ready, 15, what=f"/healthz back to 200 once the loop turns\n{h.log()}")
     assert h.proc is not None and h.proc.poll() is None

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.compose import Project
-from tests.engine import Engine, wait_for
+from tests.engine import Containers, Engine, wait_for
 from tests.integration.healthd_proc import Healthd
 
 pytestmark = pytest.mark.engine
@@ -280,3 +280,25 @@ def test_a_failing_replica_whose_config_drifted_gets_the_recreate_decision(
     p.exec("api", "touch", "/run/broken", number=1)  # an up-to-date replica: a plain restart
     row = wait_for(lambda: h.rows(p.container("api", 1)), 30, what="api_1 decision")[0]
     assert row["rule"] == "unhealthy.critical"
+
+
+def test_a_failing_container_whose_tag_now_names_a_newer_image_gets_config_drift(
+    engine: Engine, containers: Containers, tmp_path: Path, cleanup: list[Any]
+) -> None:
+    tag = f"drift-app-{tmp_path.name[-8:].lower()}:1"
+    engine.cli("tag", engine.image, tag)
+    name = containers.name("should-get-config-drift")
+    engine.cli("run", "-d", "--name", name, "--network", "none", "--health-cmd",
+               "test ! -e /broken", "--health-interval", "1s", "--health-retries", "1",
+               tag, "sleep", "100000")
+    engine.cli("rmi", tag)  # untag only: the test image keeps its own tag
+    engine.cli("run", "--name", containers.name("newer-image"), "--network", "none",
+               engine.image, "touch", "/newer")
+    engine.cli("commit", containers.names[-1], tag)  # the tag now names a newer image
+    h = Healthd(engine, tmp_path, args=("--dry-run",))
+    cleanup.append(h)
+    h.start()
+    engine.cli("exec", name, "touch", "/broken")
+    row = wait_for(lambda: h.rows(name), 30, what=f"a decision\n{h.log()}")[0]
+    assert row["rule"] == "config_drift.critical"
+    assert f"image tag {tag} now names another local image" in row["explanation"]

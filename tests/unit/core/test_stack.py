@@ -172,7 +172,7 @@ UNHEALTHY = Classification(Failure.UNHEALTHY, Health.CRITICAL, ("healthcheck fai
 
 
 def test_a_failing_drifted_replica_is_config_drift_with_its_evidence() -> None:
-    cls = drift(state("api-2"), UNHEALTHY, TOPO)
+    cls = drift(state("api-2"), UNHEALTHY, TOPO, {})
     assert cls is not None and cls.failure is Failure.CONFIG_DRIFT
     assert cls.evidence[0] == "healthcheck failing"
     assert "config hash differs" in cls.evidence[1]
@@ -185,4 +185,13 @@ def test_a_failing_drifted_replica_is_config_drift_with_its_evidence() -> None:
 ], ids=["not-drifted", "drifted-but-fine", "drifted-under-pressure"])
 def test_drift_only_matters_for_a_failing_drifted_replica(
         cid: str, cls: Classification | None) -> None:
-    assert drift(state(cid), cls, TOPO) is cls
+    assert drift(state(cid), cls, TOPO, {}) is cls
+
+
+def test_a_failing_container_whose_tag_names_a_newer_image_has_drifted() -> None:
+    c = state("lonely", image="app:1", image_id="sha256:old")
+    cls = drift(c, UNHEALTHY, TOPO, {"app:1": "sha256:new"})
+    assert cls is not None and cls.failure is Failure.CONFIG_DRIFT
+    assert "image tag app:1 now names another local image" in cls.evidence[-1]
+    assert drift(c, UNHEALTHY, TOPO, {"app:1": "sha256:old"}) is UNHEALTHY
+    assert drift(c, UNHEALTHY, TOPO, {}) is UNHEALTHY  # the tag is gone: nothing to say

@@ -301,3 +301,12 @@ def test_inspect_gives_network_mode_image_id_and_creation_time() -> None:
     assert c.network_mode == data["HostConfig"]["NetworkMode"]
     assert c.image_id.startswith("sha256:")
     assert c.created_at == pt(data["Created"])
+
+
+def test_image_tags_map_each_tag_to_its_image_and_skip_odd_rows() -> None:
+    from healthd.observe.containers import image_tags
+    rows = [{"Id": "sha256:a", "RepoTags": ["app:1", "app:latest"]},
+            {"Id": "sha256:b", "RepoTags": ["<none>:<none>"]},
+            {"Id": 3}, "junk", {"Id": "sha256:c", "RepoTags": None}]
+    assert image_tags(rows) == {"app:1": "sha256:a", "app:latest": "sha256:a"}
+    assert image_tags({"not": "a list"}) == {}
