@@ -219,8 +219,9 @@ class Engine:
         fails, the new one is removed and the old one renamed back and started again.
         """
         old = self._inspect_for(container_id)
-        same = template_id in (container_id, old.get("Id"))
-        tpl = old if same else self._inspect_for(template_id)
+        tpl = old if template_id in (container_id, old.get("Id")) else \
+            self._inspect_for(template_id)
+        same = tpl.get("Id") == old.get("Id")  # also when named by name or short id
         if same:
             tag = str((old.get("Config") or {}).get("Image") or "")
             if not tag or tag.startswith("sha256:") or self.image_id_of_tag(tag) is None:
