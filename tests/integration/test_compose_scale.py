@@ -267,26 +267,24 @@ def test_recreate_from_itself_takes_the_newer_local_image_of_its_tag(
 
 
 def test_a_recreate_that_cannot_start_the_new_container_restores_the_old_one(
-    engine: Engine, project: Project, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, project: Project, he: HealthdEngine
 ) -> None:
     project.write()
     project.dc("up", "-d")
     (old_id,) = project.ids()
-    own = HealthdEngine(engine.docker_host)  # its own client, so the patch stays here
-    real_start = own.api.start
-
-    def start(container: str, *args: Any, **kwargs: Any) -> Any:
-        if container != old_id:
-            raise docker.errors.APIError("injected: cannot start")
-        return real_start(container, *args, **kwargs)
-
-    monkeypatch.setattr(own.api, "start", start)
+    old = inspect(engine, old_id)
+    # A sibling whose configuration the engine accepts but cannot start: its entrypoint
+    # does not exist. Recreating from it fails at start, for real.
+    broken = engine.client.api.create_container(
+        engine.image, entrypoint=["/no/such/binary"], network_disabled=True,
+        labels={**old["Config"]["Labels"], labels.COMPOSE_NUMBER: "9"},
+        name=f"{project.name}_broken_template")["Id"]
     try:
         with pytest.raises(ActionFailed) as err:
-            own.recreate(old_id, old_id, stop_timeout_s=1)
+            he.recreate(old_id, broken, stop_timeout_s=1)
     finally:
-        own.close()
-    assert err.value.retryable and "injected" in str(err.value)
+        engine.client.api.remove_container(broken, force=True)
+    assert "no/such/binary" in str(err.value)
     assert project.by_name() == {project.replica(1): old_id}  # no _healthd_old, no half-made
     assert inspect(engine, old_id)["State"]["Running"]
 
