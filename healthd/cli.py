@@ -81,7 +81,12 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         sys.exit(1)
     eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4)
     m = metrics.Metrics()
-    d = daemon.Daemon(cfg, eng, store, m)
+    notices = None
+    if cfg.notify:
+        from healthd.act import notifier
+
+        notices = notifier.from_config(cfg, m)
+    d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
     try:
         http = server.Server(cfg.daemon.listen, m.render, d.snapshot, d.liveness)
     except (OSError, ValueError) as exc:
@@ -95,11 +100,16 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     http.start()
+    if notices is not None:
+        notices.start()  # what the spool holds from before goes out now
     log.info("healthd %s watching %s; http on %s; state %s%s", __version__, docker_host,
              http.address, cfg.state_path, " (dry-run)" if cfg.daemon.dry_run else "")
     code = d.run()
     http.stop()
     d.shutdown()
+    if notices is not None:
+        notices.stop()  # undelivered notices stay in the spool for the next start
+        notices.spool.close()
     store.close()
     eng.close()
     log.info("stopped")
@@ -203,3 +213,4 @@ def replay(path: str, limit: float, interval: float | None, horizon: float | Non
 
     settings = _load(config_path, {}).forecast
     sys.exit(replay_mod.main(path, limit, interval, horizon, resource, sys.stdout, settings))
+

@@ -8,6 +8,7 @@ exhausts the restart budget. Every wait has a deadline; nothing sleeps for a fix
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -22,8 +23,9 @@ from healthd.core.model import Action, ContainerState, Decision, Failure, Health
 from healthd.core.notifyconfig import NotifyTarget, TargetKind
 from healthd.serve.metrics import Metrics
 from healthd.store.spool import Spool
-from tests.engine import in_ci, wait_for
+from tests.engine import Containers, Engine, in_ci, wait_for
 from tests.integration.alertmanager import Alertmanager
+from tests.integration.healthd_proc import Healthd
 from tests.integration.receiver import Receiver
 
 COMPOSE = (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "api"))
@@ -279,3 +281,92 @@ def test_apprise_json_url_reaches_a_local_receiver(
     assert got.path.startswith("/apprise")
     assert got.body["title"].startswith("healthd on edge-7: [breaker] alert shop-api-1")
     assert "crashed.critical.budget_exhausted" in got.body["message"]
+
+
+# --- the real daemon on the test engine -------------------------------------------------
+
+# Crashes until /ok exists (copied into the stopped container to "fix" it).
+FIXABLE = "if [ -e /ok ]; then exec sleep 1000; fi; sleep 0.3; exit 1"
+
+
+GUARDS = {"guards": {"budget_restarts": 2, "cooldown_s": 0.0, "backoff_base_s": 0.2}}
+
+
+def _healthd(engine: Engine, tmp_path: Path, targets: list[dict[str, Any]]) -> Healthd:
+    """A healthd (not started) whose config has these [[notify]] tables."""
+    h = Healthd(engine, tmp_path, cfg=GUARDS)
+    text = h.config.read_text()  # healthd_proc writes flat sections; tables go after them
+    for t in targets:
+        text += "[[notify]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items())
+    h.config.write_text(text)
+    return h
+
+
+@pytest.mark.engine
+def test_healthd_run_notifies_alertmanager_and_a_webhook_of_a_crash_loop_and_its_end(
+    engine: Engine, containers: Containers, tmp_path: Path,
+    receivers: Callable[[], Receiver], alertmanager: Alertmanager
+) -> None:
+    rx = receivers().up()
+    h = _healthd(engine, tmp_path, [
+        {"name": "am", "kind": "alertmanager", "url": alertmanager.url},
+        {"name": "ops", "kind": "webhook", "url": rx.url, **FAST}])
+    try:
+        h.start()
+        cid = containers.run("should-alert-then-resolve", "sh", "-c", FIXABLE)
+        name = containers.name_of(cid)
+        (alert,) = wait_for(lambda: alertmanager.alerts(alertname="healthd_breaker",
+                                                        container=name), 60,
+                            what=f"the breaker alert in Alertmanager\n{h.log()}")
+        assert alert["labels"]["rule"] == "crashed.critical.budget_exhausted"
+        assert alert["labels"]["severity"] == "critical"
+        assert alert["generatorURL"] == f"http://127.0.0.1:{h.port}/status"
+        kinds = wait_for(lambda: [x["kind"] for d in rx.bodies() for x in d["notices"]
+                                  if x["container"] == name and x["kind"] == "breaker"], 30,
+                         what="the breaker notice at the webhook")
+        assert kinds == ["breaker"]
+        # Fix it the way an operator would, and start it: healthd sees it healthy.
+        engine.cli("cp", str(_ok_file(tmp_path)), f"{cid}:/ok")
+        engine.cli("start", cid)
+        wait_for(lambda: alertmanager.alerts(alertname="healthd_breaker", container=name) == [],
+                 60, what=f"the breaker alert ended\n{h.log()}")
+        resolved = wait_for(lambda: [x for d in rx.bodies() for x in d["notices"]
+                                     if x["container"] == name and x["kind"] == "resolved"], 30,
+                            what="the resolved notice at the webhook")
+        assert "breaker" in {a["kind"] for a in resolved[-1]["resolves"]}
+    finally:
+        h.kill()
+
+
+def _ok_file(tmp_path: Path) -> Path:
+    p = tmp_path / "ok"
+    p.write_text("fixed\n")
+    return p
+
+
+@pytest.mark.engine
+def test_healthd_killed_with_notices_spooled_delivers_them_after_its_restart(
+    engine: Engine, containers: Containers, tmp_path: Path, receivers: Callable[[], Receiver]
+) -> None:
+    rx = receivers()  # down while healthd acts
+    ops = {"name": "ops", "kind": "webhook", "url": rx.url, "events": ["action", "breaker"],
+           **FAST}
+    h = _healthd(engine, tmp_path, [ops])
+    h.start()
+    cid = containers.run("should-alert-notices-spooled", "sh", "-c", "sleep 0.3; exit 1")
+    name = containers.name_of(cid)
+    wait_for(lambda: [r for r in h.rows(name) if r["action"] == "alert"], 60,
+             what=f"the budget alert\n{h.log()}")
+    metric = 'healthd_notification_spool_depth{target="ops"} 3.0'
+    wait_for(lambda: metric in h.get("/metrics").decode(), 10,
+             what="2 restarts and the alert in the spool")
+    h.kill()
+    rx.up()
+    h.start()
+    wait_for(lambda: len(rx.notice_ids()) >= 3, 30, what=f"the spooled notices\n{h.log()}")
+    h.wait_sweeps(3)
+    mine = [x for d in rx.bodies() for x in d["notices"] if x["container"] == name]
+    assert [x["kind"] for x in mine] == ["action", "action", "breaker"]
+    assert len({x["id"] for x in mine}) == 3
+    assert [x["at"] for x in mine] == sorted(x["at"] for x in mine)
+    h.stop()
