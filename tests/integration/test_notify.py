@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -235,6 +236,40 @@ def test_notification_metrics_pass_promtool(
     done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+
+
+# --- healthd notify --test --------------------------------------------------------------
+
+
+def _notify_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "healthd", "notify", "--test", *args,
+                           "--config", str(config)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_notify_test_reports_each_target(
+    receivers: Callable[[], Receiver], tmp_path: Path
+) -> None:
+    good, bad = receivers().up(), receivers().up()
+    bad.always_status = 500
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[daemon]\nstate = "{tmp_path / "state.db"}"\n'
+        f'[[notify]]\nname = "good"\nkind = "webhook"\nurl = "{good.url}/hook"\n'
+        f'[[notify]]\nname = "bad"\nkind = "slack"\nurl = "{bad.url}/hook"\n')
+    done = _notify_cli(config)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = dict(line.split(": ", 1) for line in done.stdout.splitlines())
+    assert lines["good"].startswith("delivered in ") and lines["good"].endswith(" ms")
+    assert lines["bad"].startswith("failed: HTTP 500")
+    (got,) = good.wait(1)
+    assert got.body["test"] is True and got.body["notices"][0]["kind"] == "test"
+    assert "TEST notification from healthd" in got.body["text"]
+    only_good = _notify_cli(config, "good")
+    assert only_good.returncode == 0 and only_good.stdout.startswith("good: delivered in ")
+    assert len(bad.got) == 0 and bad.requests == 1  # one attempt only
+    unknown = _notify_cli(config, "nope")
+    assert unknown.returncode == 2 and "no target named 'nope'" in unknown.stderr
 
 
 # --- Alertmanager (Debian's prometheus-alertmanager) --------------------------------------
