@@ -39,6 +39,9 @@ from healthd.store.spool import Row, Spool
 log = logging.getLogger("healthd")
 
 _PRUNE_EVERY_S = 600.0
+# A worker plans on the oldest rows of its spool only: enough for several full messages,
+# and a backlog of max_queued rows is not read (and decoded) on every step.
+_PLAN_ROWS = 5 * notices.MAX_PER_MESSAGE
 
 
 def new_id() -> str:
@@ -244,7 +247,7 @@ class _Worker:
         """Do the next thing due; returns seconds until something is (None: nothing)."""
         owner, name = self.owner, self.target.name
         now = owner.clock()
-        rows = owner.spool.undone(name)
+        rows = owner.spool.undone(name, _PLAN_ROWS)
         expired = [r for r in rows if now - r.queued_at > owner.settings.max_age_s]
         if expired:
             self._give_up(expired, now, f"not delivered within max_age_s "

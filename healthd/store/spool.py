@@ -195,24 +195,29 @@ class Spool:
         over = self._depth(target) - self.max_queued + 1
         if over <= 0:
             return 0
-        victims = [r.seq for r in self._undone(target) if r.state == QUEUED][:over]
+        victims = [r.seq for r in self._undone(target, over) if r.state == QUEUED]
         self._mark(victims, DROPPED, now, "spool full: max_queued reached")
         return len(victims)
 
-    def _undone(self, target: str) -> list[Row]:
-        res = self._sql(
-            "SELECT seq, target, notice, queued_at, state, batch, attempts, error, done_at,"
-            " channel FROM spool WHERE channel=? AND target=? AND state IN (?, ?)"
-            " ORDER BY seq", (self.channel, target, *_UNDONE))
-        if res is not None:
-            return [self._row(r) for r in res.rows]
-        return [r for r in self._mem if r.channel == self.channel and r.target == target
-                and r.state in _UNDONE]
+    def _undone(self, target: str, limit: int = -1) -> list[Row]:
+        # Every row being sent, and the oldest ``limit`` queued ones (-1: all), by seq.
+        cols = ("SELECT seq, target, notice, queued_at, state, batch, attempts, error, done_at,"
+                " channel FROM spool WHERE channel=? AND target=? AND state=?")
+        sending = self._sql(cols, (self.channel, target, SENDING))
+        queued = self._sql(cols + " ORDER BY seq LIMIT ?", (self.channel, target, QUEUED, limit))
+        if sending is not None and queued is not None:
+            return sorted((self._row(r) for r in sending.rows + queued.rows),
+                          key=lambda r: r.seq)
+        mine = [r for r in self._mem if r.channel == self.channel and r.target == target]
+        waiting = [r for r in mine if r.state == QUEUED]
+        return sorted([r for r in mine if r.state == SENDING]
+                      + (waiting if limit < 0 else waiting[:limit]), key=lambda r: r.seq)
 
-    def undone(self, target: str) -> list[Row]:
-        """Rows of ``target`` not yet delivered or given up, oldest first."""
+    def undone(self, target: str, limit: int = -1) -> list[Row]:
+        """Rows of ``target`` not yet delivered or given up, oldest first: all that are
+        being sent, and at most ``limit`` of those queued (-1: all)."""
         with self._lock:
-            return self._undone(target)
+            return self._undone(target, limit)
 
     def _depth(self, target: str) -> int:
         res = self._sql("SELECT COUNT(*) FROM spool WHERE channel=? AND target=? AND state"

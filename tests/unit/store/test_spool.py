@@ -153,3 +153,11 @@ def test_a_spool_that_stops_taking_writes_carries_on_in_memory(spool: Opener) ->
     assert [(r.notice.id, r.state, r.batch) for r in rows] == [
         ("n0", SENDING, "m1"), ("n1", QUEUED, None), ("n2", QUEUED, None)]
     assert list(s.load_open()) == ["api"]
+
+
+def test_undone_with_a_limit_keeps_every_row_being_sent(spool: Opener) -> None:
+    s = spool()
+    seqs = [s.add("a", n(i), float(i))[0] for i in range(6)]
+    s.form(seqs[4:5], "m1")  # a later group's message is on the wire
+    assert [r.notice.id for r in s.undone("a", limit=2)] == ["n0", "n1", "n4"]
+    assert len(s.undone("a")) == 6
