@@ -1,4 +1,4 @@
-"""The ``healthd`` command line: run, status, history, check-config, replay.
+"""The ``healthd`` command line: run, status, history, check-config, replay, notify.
 
 Owns: argument parsing, logging set-up and signal handling. Must never: decide anything.
 """
@@ -80,7 +80,12 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
                           retention_rows=cfg.ledger.retention_rows)
     eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4)
     m = metrics.Metrics()
-    d = daemon.Daemon(cfg, eng, store, m)
+    notices = None
+    if cfg.notify:
+        from healthd.act import notifier
+
+        notices = notifier.from_config(cfg, m)
+    d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
     try:
         http = server.Server(cfg.daemon.listen, m.render, d.snapshot, d.liveness)
     except (OSError, ValueError) as exc:
@@ -94,11 +99,16 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     http.start()
+    if notices is not None:
+        notices.start()  # what the spool holds from before goes out now
     log.info("healthd %s watching %s; http on %s; state %s%s", __version__, docker_host,
              http.address, cfg.state_path, " (dry-run)" if cfg.daemon.dry_run else "")
     code = d.run()
     http.stop()
     d.shutdown()
+    if notices is not None:
+        notices.stop()  # undelivered notices stay in the spool for the next start
+        notices.spool.close()
     store.close()
     eng.close()
     log.info("stopped")
@@ -205,3 +215,57 @@ def replay(path: str, limit: float, interval: float | None, horizon: float | Non
 
     settings = _load(config_path, {}).forecast
     sys.exit(replay_mod.main(path, limit, interval, horizon, resource, sys.stdout, settings))
+
+
+@main.command()
+@click.argument("target", required=False)
+@click.option("--test", "test", is_flag=True, help="Send a clearly marked test message.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="config.toml")
+@click.option("--state", help="SQLite state file whose spool to use (default from config).")
+@click.option("--wait", type=float, default=None,
+              help="Seconds to wait for the answers (default: the largest timeout_s + 5).")
+def notify(target: str | None, test: bool, config_path: str | None, state: str | None,
+           wait: float | None) -> None:
+    """Send a test notification to every [[notify]] target, or to TARGET.
+
+    It goes through the same spool and delivery path as the daemon's (one attempt, no
+    group wait). Exit 0 when every target said yes, 1 otherwise.
+    """
+    import uuid
+
+    from healthd.act import notifier
+
+    if not test:
+        click.echo("error: nothing to do; did you mean `healthd notify --test`?", err=True)
+        sys.exit(2)
+    cfg = _load(config_path, {"daemon": {"state": state}} if state else {})
+    names = [t.name for t in cfg.notify]
+    if not names:
+        click.echo("error: the config has no [[notify]] targets", err=True)
+        sys.exit(1)
+    if target is not None and target not in names:
+        click.echo(f"error: no target named {target!r}; targets: {', '.join(names)}", err=True)
+        sys.exit(2)
+    chosen = [target] if target else names
+    # The spool's own complaints (a read-only state dir: it falls back to memory) are not
+    # what this command is asked; delivery errors are printed below.
+    logging.getLogger("healthd").setLevel(logging.CRITICAL)
+    n = notifier.from_config(cfg, channel=f"test-{uuid.uuid4().hex}", max_attempts=1)
+    n.start()
+    timeout = wait if wait is not None else max(t.timeout_s for t in cfg.notify) + 5.0
+    try:
+        results = n.probe(chosen, timeout)
+    finally:
+        n.stop(1.0)
+        n.spool.close()
+    ok = True
+    for name in chosen:
+        r = results[name]
+        if r is None:
+            click.echo(f"{name}: no answer within {timeout:g} s")
+        elif r.ok:
+            click.echo(f"{name}: delivered in {r.seconds * 1000:.0f} ms")
+        else:
+            click.echo(f"{name}: failed: {r.error}")
+        ok = ok and r is not None and r.ok
+    sys.exit(0 if ok else 1)

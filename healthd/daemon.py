@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.core import classify, decide, labels, stack
 from healthd.core.config import Config
@@ -52,16 +53,18 @@ class Daemon:
         ledger: Ledger,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
     ) -> None:
         self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
             cfg, eng, ledger, metrics, clock)
+        self.notifier = notifier
         self.dry_run = cfg.daemon.dry_run
         self.memory = Memory(engine.own_container_ids())
         self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
         self._stopping = threading.Event()
         self._turned = time.monotonic()  # when the main loop last finished an iteration
         self.actions = Actions(eng, ledger, metrics, self.queue, cfg.daemon.action_workers,
-                               clock)
+                               clock, notifier)
         # Inspects run here, never on the main loop: the engine answers one only when it can
         # take the container's lock, which it holds through a stop or restart.
         self.inspector = ThreadPoolExecutor(4, thread_name_prefix="inspect")
@@ -355,6 +358,8 @@ class Daemon:
                                          now, self.cfg.stacks.settle_s, self.watch_since)
         if cls is None:
             t.last_decision, t.last_recorded = None, None
+            if self.notifier is not None:
+                self.notifier.healthy(t.state)  # resolves what was notified about it
             return
         d = decide.decide(t.state, cls, self._context(now))
         if d is None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthd.act import compose, container
+from healthd.act.notifier import Notifier
 from healthd.core import labels
 from healthd.core.model import Action, Decision, Outcome
 from healthd.observe import engine
@@ -51,9 +52,11 @@ class Actions:
     """Sends decisions to the engine in worker threads and keeps their books."""
 
     def __init__(self, eng: engine.Engine, ledger: Ledger, metrics: Metrics,
-                 out: queue.Queue[Any], workers: int, clock: Callable[[], float]) -> None:
+                 out: queue.Queue[Any], workers: int, clock: Callable[[], float],
+                 notifier: Notifier | None = None) -> None:
         self.engine, self.ledger, self.metrics, self.out, self.clock = (
             eng, ledger, metrics, out, clock)
+        self.notifier = notifier  # told of every decision recorded (it picks what to send)
         self.in_flight: dict[str, str] = {}  # target container id -> its service key
         self.acted_at: dict[str, float] = {}  # target container id -> healthd's last action
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="act")
@@ -75,12 +78,14 @@ class Actions:
             log.warning("ALERT %s", d.explain())
             self.ledger.record(d, Outcome.SUCCEEDED)
             self.metrics.actions.labels("alert", "succeeded").inc()
+            self._notify(d, Outcome.SUCCEEDED, t.state.labels)
         else:
             # A held decision repeats every tick; record it only when what holds it changes.
             key = (d.action, d.rule, held)
             if key != t.last_recorded:
                 log.info("%s", d.explain())
                 self.ledger.record(d, Outcome.SKIPPED)
+                self._notify(d, Outcome.SKIPPED, t.state.labels)
             t.last_recorded = key
             return
         t.last_recorded = None
@@ -94,9 +99,14 @@ class Actions:
         if trigger is not None:
             self.metrics.latency.labels(d.action.value).observe(
                 max(0.0, self.clock() - trigger))
-        self._pool.submit(self._perform, d, row)
+        self._pool.submit(self._perform, d, row, t.state.labels)
 
-    def _perform(self, d: Decision, row: int) -> None:
+    def _notify(self, d: Decision, outcome: Outcome, labels: tuple[tuple[str, str], ...],
+                error: str | None = None) -> None:
+        if self.notifier is not None:
+            self.notifier.submit(d, outcome, labels, error)
+
+    def _perform(self, d: Decision, row: int, labels: tuple[tuple[str, str], ...]) -> None:
         what = d.action.value
         log.debug("sending %s %s %s", what, d.target_id, d.target_name)
         try:
@@ -106,9 +116,11 @@ class Actions:
                       "retryable" if exc.retryable else "permanent", exc)
             self.ledger.complete(row, Outcome.FAILED, self.clock(), str(exc), exc.retryable)
             self.metrics.actions.labels(what, "failed").inc()
+            self._notify(d, Outcome.FAILED, labels, str(exc))
         else:
             self.ledger.complete(row, Outcome.SUCCEEDED, self.clock())
             self.metrics.actions.labels(what, "succeeded").inc()
+            self._notify(d, Outcome.SUCCEEDED, labels)
             log.info("%s %s: done", what, d.target_name)
         finally:
             data: dict[str, Any] | None = None

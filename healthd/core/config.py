@@ -8,6 +8,7 @@ its key. Must never: read the Docker socket or act on anything.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import sys
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthd.core.model import Action, Failure, Health, Resource
+from healthd.core.notifyconfig import NotificationSettings, NotifyTarget, parse_targets
 from healthd.foresight.forecast import ForecastSettings
 
 if sys.version_info >= (3, 11):
@@ -214,6 +216,8 @@ class Config:
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
+    notifications: NotificationSettings = field(default_factory=NotificationSettings)
+    notify: tuple[NotifyTarget, ...] = ()  # the [[notify]] targets; none by default
 
     @property
     def state_path(self) -> str:
@@ -238,6 +242,7 @@ SECTIONS: dict[str, type[Any]] = {
     "stacks": StackSettings,
     "scaling": ScalingSettings,
     "ledger": LedgerSettings,
+    "notifications": NotificationSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),
@@ -405,8 +410,12 @@ def build(
     file_data: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    have_apprise: bool | None = None,
 ) -> Config:
-    """Merge defaults, file, environment and flags into a Config, or raise ConfigError."""
+    """Merge defaults, file, environment and flags into a Config, or raise ConfigError.
+
+    have_apprise: whether the optional apprise package is importable (None: look).
+    """
     problems: list[str] = []
     data = dict(file_data or {})
     env = env_overrides(environ or {})
@@ -431,12 +440,16 @@ def build(
     problems += errs
     deps, errs = _build_dependencies(data.pop("dependencies", {}))
     problems += errs
+    if have_apprise is None:
+        have_apprise = importlib.util.find_spec("apprise") is not None
+    targets, errs = parse_targets(data.pop("notify", []), have_apprise)
+    problems += errs
     for extra in data:
-        allowed = ", ".join([*SECTIONS, "decisions", "dependencies"])
+        allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify"])
         problems.append(f"{extra}: unknown section; allowed: {allowed}")
     if problems:
         raise ConfigError(problems)
-    return Config(decisions=table, dependencies=deps, **sections)
+    return Config(decisions=table, dependencies=deps, notify=targets, **sections)
 
 
 def load(

@@ -12,6 +12,9 @@ from healthd import __version__
 from healthd.core.model import Health
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Notification latency includes group_wait_s (30 s by default) and retries after outages.
+NOTIFY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
+NOTIFY_RESULTS = ("sent", "failed", "dropped", "suppressed")
 
 
 class Metrics:
@@ -81,6 +84,19 @@ class Metrics:
                                       "Ledger rows dropped from a full in-memory backlog",
                                       registry=r)
         self._ledger_dropped_seen = 0
+        self.notifications = Counter(
+            "healthd_notifications_total",
+            "Notices per target and result: sent (delivered), failed (one per notice of a"
+            " failed delivery attempt; retried), dropped (given up: too old, spool full or"
+            " refused), suppressed (a repeat within repeat_interval_s)",
+            ["target", "result"], registry=r)
+        self.notify_depth = Gauge("healthd_notification_spool_depth",
+                                  "Notices waiting in the spool for delivery, per target",
+                                  ["target"], registry=r)
+        self.notify_latency = Histogram(
+            "healthd_notification_delivery_seconds",
+            "From a notice's creation to its receiver's acknowledgement (includes group_wait_s"
+            " and retries)", ["target"], buckets=NOTIFY_BUCKETS, registry=r)
 
     def set_ledger(self, up: bool, pending: int, dropped: int) -> None:
         """Export the ledger's health; ``dropped`` is its running total since start."""
@@ -89,6 +105,13 @@ class Metrics:
         if dropped > self._ledger_dropped_seen:
             self.ledger_dropped.inc(dropped - self._ledger_dropped_seen)
             self._ledger_dropped_seen = dropped
+
+    def notify_target(self, name: str) -> None:
+        """Export a notification target's series at 0 from the start."""
+        for result in NOTIFY_RESULTS:
+            self.notifications.labels(name, result)
+        self.notify_depth.labels(name).set(0)
+        self.notify_latency.labels(name)
 
     def render(self) -> bytes:
         """The text exposition format."""

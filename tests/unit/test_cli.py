@@ -89,3 +89,17 @@ def test_status_without_a_daemon_is_a_clear_error() -> None:
     result = CliRunner().invoke(main, ["status", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 1
     assert "cannot reach healthd" in result.output
+
+
+def test_notify_without_test_says_what_it_can_do() -> None:
+    result = CliRunner().invoke(main, ["notify"])
+    assert result.exit_code == 2
+    assert "healthd notify --test" in result.output
+
+
+def test_notify_test_without_targets_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[daemon]\nstate = "{tmp_path / "state.db"}"\n')
+    result = CliRunner().invoke(main, ["notify", "--test", "--config", str(cfg)])
+    assert result.exit_code == 1
+    assert "no [[notify]] targets" in result.output

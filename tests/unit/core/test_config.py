@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,20 @@ def test_bad_dependencies_name_the_key(body: dict[str, object], problem: str) ->
     with pytest.raises(ConfigError) as err:
         build({"dependencies": {"shop/api": body}})
     assert any(problem in p for p in err.value.problems), err.value.problems
+
+
+def test_repo_config_toml_documents_every_notify_key() -> None:
+    from healthd.core.notifyconfig import TARGET_KEYS
+
+    text = REPO_CONFIG.read_text()
+    missing = [k for k in TARGET_KEYS if f"\n# {k} = " not in text]
+    assert missing == [], f"config.toml does not document [[notify]] keys: {', '.join(missing)}"
+
+
+def test_repo_config_toml_notify_examples_parse() -> None:
+    """The commented-out [[notify]] examples, uncommented, are a valid config."""
+    lines = REPO_CONFIG.read_text().split("# A full example", 1)[1].splitlines()
+    toml_line = re.compile(r'^# (\[\[notify\]\]$|\w+ = |\s+")')
+    example = "\n".join(line[2:] for line in lines if toml_line.match(line))
+    c = build(tomllib.loads(example), have_apprise=True)
+    assert [t.name for t in c.notify] == ["ops", "chat", "am", "phone"]
