@@ -45,14 +45,6 @@ SERVICE = """\
     healthcheck: {{test: ["CMD", "test", "-e", "/ok"], interval: 1s, retries: 1}}
 """
 NETWORK_MODE = "    network_mode: {network_mode}\n"
-NETWORKS = """\
-    networks:
-      back: {aliases: [web-back]}
-      front: {}
-networks:
-  back: {internal: true}
-  front: {internal: true}
-"""
 
 
 class Project:
@@ -63,10 +55,9 @@ class Project:
         self.dir = directory
         self.name = engine.name("scale")  # compose v1 keeps [-_a-z0-9]: names stay as given
 
-    def write(self, image: str = IMAGE, foo: str = "a", network_mode: str | None = "none",
-              networks: bool = False) -> None:
+    def write(self, image: str = IMAGE, foo: str = "a", network_mode: str = "none") -> None:
         text = 'version: "2.4"\nservices:\n' + SERVICE.format(image=image, foo=foo)
-        text += NETWORKS if networks else NETWORK_MODE.format(network_mode=network_mode)
+        text += NETWORK_MODE.format(network_mode=network_mode)
         (self.dir / "docker-compose.yml").write_text(text)
 
     def dc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -307,37 +298,6 @@ def test_compose_up_removes_healthds_replicas_unless_its_scale_counts_them(
     assert project.by_name() == {project.replica(1): tpl_id}
 
 
-def test_replica_joins_the_templates_user_networks_with_its_aliases(
-    engine: Engine, project: Project, he: HealthdEngine
-) -> None:
-    project.write(networks=True)
-    up = project.dc("up", "-d", check=False)
-    if up.returncode != 0 and "network" in up.stderr.lower():
-        pytest.skip(f"this engine cannot make user networks: {up.stderr.strip()}")
-    assert up.returncode == 0, up.stderr
-    (tpl_id,) = project.ids()
-
-    new_id = he.create_replica(tpl_id, 2)
-
-    nets = inspect(engine, new_id)["NetworkSettings"]["Networks"]
-    assert sorted(nets) == [f"{project.name}_back", f"{project.name}_front"]
-    assert {"web", "web-back"} <= set(nets[f"{project.name}_back"]["Aliases"])
-    assert "web" in nets[f"{project.name}_front"]["Aliases"]
-    # The alias resolves to both replicas on the project's network.
-    out = engine.cli("exec", new_id, "nslookup", "web").stdout
-    addresses = {n["IPAddress"] for c in (tpl_id, new_id)
-                 for n in inspect(engine, c)["NetworkSettings"]["Networks"].values()}
-    assert sum(1 for a in addresses if a and a in out) >= 2, out
-    project.dc("down")  # would fail to remove the networks if the replica were left attached
-    assert project.by_name() == {}
-    assert engine.client.api.networks(names=[f"{project.name}_back"]) == []
-
-
-@pytest.mark.parametrize(("compose_labels", "why"), [
-    ((), "not a compose replica"),
-    ((labels.COMPOSE_PROJECT + "=p", labels.COMPOSE_SERVICE + "=s", labels.COMPOSE_NUMBER + "=1"),
-     "custom container name"),
-], ids=["plain-container", "container_name"])
 def test_create_replica_refuses_what_compose_could_not_scale_either(
     containers: Containers, he: HealthdEngine, compose_labels: tuple[str, ...], why: str
 ) -> None:
