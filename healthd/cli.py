@@ -160,7 +160,8 @@ def _fetch(url: str, daemon: config.DaemonSettings, token: str | None,
                                     context=ctx) as resp:
             return int(resp.status), bytes(resp.read())
     except urllib.error.HTTPError as exc:
-        return int(exc.code), bytes(exc.read())
+        with exc:  # it holds the response (and its socket) open
+            return int(exc.code), bytes(exc.read())
 
 
 def _client_token(daemon: config.DaemonSettings, given: str | None) -> str | None:
