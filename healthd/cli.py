@@ -9,10 +9,12 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -64,7 +66,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         state: str | None) -> None:
     """Run the daemon (built-in defaults when no config is given)."""
     from healthd import daemon
-    from healthd.serve import metrics, server
+    from healthd.serve import access, metrics, server, systemd
     from healthd.store import ledger
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
@@ -74,11 +76,17 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     _setup_logging(cfg.daemon.log_level, cfg.daemon.log_format)
     log = logging.getLogger("healthd")
     docker_host = os.environ.get("DOCKER_HOST") or cfg.daemon.docker_host
+    try:
+        token = access.read_token(cfg.daemon.token, cfg.daemon.token_file)
+    except access.TokenError as exc:
+        click.echo(f"config error: {exc}", err=True)
+        sys.exit(2)
     # Never refuses to run: a state file that cannot be opened or written means history
     # held in memory (logged, shown in /status) until it can; a corrupt one is set aside.
     store = ledger.Ledger(cfg.state_path, retention_s=cfg.ledger.retention_s,
                           retention_rows=cfg.ledger.retention_rows)
-    eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4)
+    beat = systemd.Heartbeat.from_env(os.environ, lambda: "starting")
+    eng = _connect(docker_host, log, cfg.watch.stats_concurrency + 4, beat.waiting)
     m = metrics.Metrics()
     notices = None
     if cfg.notify:
@@ -86,14 +94,18 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
 
         notices = notifier.from_config(cfg, m)
     d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
+    beat.status = lambda: systemd.describe(len(d.memory.all()), store.history(50), time.time())
+    d.heartbeat = beat
     try:
-        http = server.Server(cfg.daemon.listen, m.render, d.snapshot, d.liveness)
+        http = server.from_settings(cfg.daemon, token, m.render, d.snapshot, d.liveness,
+                                    lambda reason: m.unauthorized.labels(reason).inc())
     except (OSError, ValueError) as exc:
-        click.echo(f"error: cannot listen on {cfg.daemon.listen}: {exc}", err=True)
+        click.echo(f"error: cannot serve on {cfg.daemon.listen}: {exc}", err=True)
         sys.exit(1)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
+        beat.stopping()
         d.stop()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -115,7 +127,8 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     sys.exit(code)
 
 
-def _connect(docker_host: str, log: logging.Logger, pool_size: int) -> Any:
+def _connect(docker_host: str, log: logging.Logger, pool_size: int,
+             waiting: Callable[[str], None]) -> Any:
     """Wait for the engine at start-up, with back-off, rather than crash-looping."""
     from healthd.observe import engine, watcher
 
@@ -126,8 +139,48 @@ def _connect(docker_host: str, log: logging.Logger, pool_size: int) -> Any:
         except engine.EngineUnavailable as exc:
             delay = watcher.backoff_delay(attempt, max_s=30.0)
             log.warning("%s; retrying in %.1f s", exc, delay)
+            waiting(f"waiting for the Docker engine at {docker_host}")
             time.sleep(delay)
             attempt += 1
+
+
+def _local_url(daemon: config.DaemonSettings) -> str:
+    """The URL this host reaches its own daemon at: the listen address, a wildcard host
+    as loopback, https when TLS is configured."""
+    host, _, port = daemon.listen.rpartition(":")
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(host, host)
+    return f"{'https' if daemon.tls_cert else 'http'}://{host}:{port}"
+
+
+def _fetch(url: str, daemon: config.DaemonSettings, token: str | None,
+           check_hostname: bool) -> tuple[int, bytes]:
+    """GET ``url`` with the bearer token if any; (status, body), HTTP errors included.
+
+    https trusts daemon.tls_cert when set (a self-signed certificate), else the system's
+    authorities. Raises urllib.error.URLError / OSError when healthd cannot be reached.
+    """
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    ctx = None
+    if url.startswith("https:"):
+        ctx = ssl.create_default_context(cafile=daemon.tls_cert or None)
+        ctx.check_hostname = check_hostname
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10,
+                                    context=ctx) as resp:
+            return int(resp.status), bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        with exc:  # it holds the response (and its socket) open
+            return int(exc.code), bytes(exc.read())
+
+
+def _client_token(daemon: config.DaemonSettings, given: str | None) -> str | None:
+    from healthd.serve import access
+
+    try:
+        return given or access.read_token(daemon.token, daemon.token_file)
+    except access.TokenError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -135,15 +188,26 @@ def _connect(docker_host: str, log: logging.Logger, pool_size: int) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON.")
 @click.option("--explain", "explain", default=None, metavar="NAME",
               help="Explain the decision for one container in one line.")
-def status(url: str | None, as_json: bool, explain: str | None) -> None:
+@click.option("--token", default=None, metavar="TOKEN",
+              help="Bearer token (default: daemon.token, $HEALTHD_TOKEN or daemon.token_file;"
+                   " prefer those: a flag shows in the process list).")
+def status(url: str | None, as_json: bool, explain: str | None, token: str | None) -> None:
     """Ask the running daemon what it sees and did."""
-    if url is None:
-        url = "http://" + _load(None, {}).daemon.listen
+    daemon_cfg = _load(None, {}).daemon
+    token = _client_token(daemon_cfg, token)
+    target = url or _local_url(daemon_cfg)
     try:
-        with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=10) as resp:
-            snap = json.loads(resp.read())
+        code, body = _fetch(target.rstrip("/") + "/status", daemon_cfg, token,
+                            check_hostname=url is not None)
+        if code == 401:
+            click.echo(f"error: healthd at {target} wants a token: --token or $HEALTHD_TOKEN",
+                       err=True)
+            sys.exit(1)
+        if code != 200:
+            raise ValueError(f"HTTP {code}")
+        snap = json.loads(body)
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        click.echo(f"error: cannot reach healthd at {url}: {exc}", err=True)
+        click.echo(f"error: cannot reach healthd at {target}: {exc}", err=True)
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(snap, indent=2))
@@ -155,6 +219,22 @@ def status(url: str | None, as_json: bool, explain: str | None) -> None:
         click.echo(line)
     else:
         click.echo(status_view.render_status(snap))
+
+
+@main.command()
+@click.option("--url", default=None, help="healthd's HTTP address (default from config).")
+def healthz(url: str | None) -> None:
+    """Exit 0 when the running daemon's /healthz is ok, else 1 (for HEALTHCHECKs)."""
+    daemon_cfg = _load(None, {}).daemon
+    target = url or _local_url(daemon_cfg)
+    try:
+        code, body = _fetch(target.rstrip("/") + "/healthz", daemon_cfg, None,
+                            check_hostname=url is not None)
+    except (urllib.error.URLError, OSError) as exc:
+        click.echo(f"healthd at {target} does not answer: {exc}", err=True)
+        sys.exit(1)
+    click.echo(body.decode(errors="replace").strip() or f"HTTP {code}")
+    sys.exit(0 if code == 200 else 1)
 
 
 @main.command()

@@ -63,6 +63,9 @@ class Daemon:
         self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
         self._stopping = threading.Event()
         self._turned = time.monotonic()  # when the main loop last finished an iteration
+        # Called once per turn of the main loop, first after the first sweep: systemd's
+        # READY=1 and watchdog pings (serve.systemd.Heartbeat), so a wedged loop stops them.
+        self.heartbeat: Callable[[], None] = lambda: None
         self.actions = Actions(eng, ledger, metrics, self.queue, cfg.daemon.action_workers,
                                clock, notifier)
         # Inspects run here, never on the main loop: the engine answers one only when it can
@@ -111,6 +114,7 @@ class Daemon:
             # Set before blocking on the queue: an idle loop turns at least once a second,
             # so a stale mark means the loop is stuck inside an item, not waiting for one.
             self._turned = time.monotonic()
+            self.heartbeat()
             try:
                 item = self.queue.get(timeout=1.0)
             except queue.Empty:

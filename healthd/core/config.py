@@ -57,6 +57,24 @@ class DaemonSettings:
     # /healthz turns 503 (and the systemd watchdog stops) when the main loop has not turned
     # for this long: it turns at least once a second when idle.
     liveness_s: float = 60.0
+    # The HTTP door (serve.access): a bearer token for every changing call and, beyond
+    # loopback, for everything but /healthz and (when metrics_public) /metrics.
+    token: str = field(default="", repr=False)
+    token_file: str = ""  # a file holding the token, e.g. a Docker/Swarm secret
+    metrics_public: bool = True
+    tls_cert: str = ""  # PEM files; both or neither
+    tls_key: str = ""
+
+    def validate(self) -> list[str]:
+        """Problems with the door's settings (never quoting the token)."""
+        problems = []
+        if self.token and self.token_file:
+            problems.append("daemon.token/token_file: set one of them, not both")
+        if self.token and len(self.token) < 16:
+            problems.append(f"daemon.token: shorter than 16 characters ({len(self.token)})")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            problems.append("daemon.tls_cert/tls_key: set both or neither")
+        return problems
 
 
 @dataclass(frozen=True)

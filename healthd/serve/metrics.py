@@ -6,10 +6,22 @@ Must never: decide anything; the daemon sets values, this module only names them
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from healthd import __version__
 from healthd.core.model import Health
+from healthd.serve.access import REASONS
+
+# No `*_created` series: each counter and histogram would export one more series holding
+# its creation time, which no rule or dashboard reads (it doubles the counters' series).
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Notification latency includes group_wait_s (30 s by default) and retries after outages.
@@ -72,6 +84,11 @@ class Metrics:
         self.replicas = Gauge("healthd_service_replicas",
                               "Containers of a stack service, running and in all",
                               ["service", "state"], registry=r)
+        self.unauthorized = Counter("healthd_http_unauthorized_total",
+                                    "HTTP requests refused for a missing or wrong token",
+                                    ["reason"], registry=r)
+        for reason in REASONS:
+            self.unauthorized.labels(reason)
         self.engine_up = Gauge("healthd_engine_up", "1 while the events stream is connected",
                                registry=r)
         self.ledger_up = Gauge("healthd_ledger_up",

@@ -1,7 +1,7 @@
 """Per-test helpers for tests that run containers on the throwaway engine.
 
 Owns: the `containers` fixture (unique names, removal after the test); the class behind it is
-`tests.engine.Containers`.
+`tests.engine.Containers`; and the session's `healthd_image` (built by `tests.image`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.engine import Containers, Engine
+from tests.engine import Containers, Engine, engine_unavailable
+from tests.image import Built, ImageUnavailable, build_image
 
 
 @pytest.fixture
@@ -21,3 +22,16 @@ def containers(engine: Engine) -> Iterator[Containers]:
         yield made
     finally:
         made.remove_all()
+
+
+@pytest.fixture(scope="session")
+def healthd_image(engine: Engine) -> Built:
+    """healthd's image (Dockerfile) in the session's engine, on the cached Debian base.
+
+    The first run makes the base with mmdebstrap and the wheelhouse (a few minutes);
+    later runs load the saved image, or rebuild only the image when the tree changed.
+    """
+    try:
+        return build_image(engine.docker_host)
+    except ImageUnavailable as exc:
+        engine_unavailable(f"cannot build healthd's image: {exc}")

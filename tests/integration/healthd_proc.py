@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -64,12 +65,25 @@ class Healthd:
     """One healthd process with its own state file, port and log."""
 
     def __init__(self, engine: Engine, workdir: Path, cfg: dict[str, dict[str, Any]] | None = None,
-                 args: tuple[str, ...] = (), join_cgroup: str | None = None) -> None:
+                 args: tuple[str, ...] = (), join_cgroup: str | None = None,
+                 env: dict[str, str] | None = None, listen_host: str = "127.0.0.1",
+                 token: str | None = None) -> None:
+        """env: extra environment for healthd (NOTIFY_SOCKET, HEALTHD_TOKEN...).
+
+        listen_host: the host part of --listen; the tests always connect to 127.0.0.1.
+        token: sent as a bearer token by `get`. With [daemon] tls_cert in ``cfg``, the
+        URL is https and that certificate is trusted.
+        """
         self.engine = engine
         self.workdir = workdir
         self.state = workdir / "state.db"
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        tls_cert = (cfg or {}).get("daemon", {}).get("tls_cert")
+        self.url = f"{'https' if tls_cert else 'http'}://127.0.0.1:{self.port}"
+        self.ssl_context = ssl.create_default_context(cafile=tls_cert) if tls_cert else None
+        self.extra_env = dict(env or {})
+        self.listen_host = listen_host
+        self.token = token
         self.config = workdir / "config.toml"
         self.config.write_text(toml(merge(FAST, cfg or {})))
         self.args = args
@@ -79,9 +93,11 @@ class Healthd:
 
     def start(self) -> Healthd:
         """Start and wait until /healthz answers 200 (events stream connected)."""
-        env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1",
+               **self.extra_env}
         cmd = [sys.executable, "-m", "healthd", "run", "--config", str(self.config),
-               "--state", str(self.state), "--listen", f"127.0.0.1:{self.port}", *self.args]
+               "--state", str(self.state), "--listen", f"{self.listen_host}:{self.port}",
+               *self.args]
         if self.join_cgroup:
             cmd = ["sh", "-c", f'echo $$ > {self.join_cgroup} && exec "$@"', "sh", *cmd]
         with open(self.log_path, "ab") as log:
@@ -94,14 +110,17 @@ class Healthd:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"healthd exited with {self.proc.returncode}\n{self.log()}")
         try:
-            with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=2,
+                                        context=self.ssl_context) as r:
                 return bool(r.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     def get(self, path: str) -> bytes:
-        """GET a path of healthd's HTTP endpoint."""
-        with urllib.request.urlopen(self.url + path, timeout=5) as r:
+        """GET a path of healthd's HTTP endpoint (with the token, if any)."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        req = urllib.request.Request(self.url + path, headers=headers)
+        with urllib.request.urlopen(req, timeout=5, context=self.ssl_context) as r:
             return bytes(r.read())
 
     def status(self) -> dict[str, Any]:
