@@ -64,8 +64,12 @@ class Healthd:
     """One healthd process with its own state file, port and log."""
 
     def __init__(self, engine: Engine, workdir: Path, cfg: dict[str, dict[str, Any]] | None = None,
-                 args: tuple[str, ...] = (), join_cgroup: str | None = None) -> None:
+                 args: tuple[str, ...] = (), join_cgroup: str | None = None,
+                 python: str = sys.executable, cwd: Path | None = None) -> None:
         self.engine = engine
+        # Another tree's interpreter and directory run that tree's healthd (bench/watch_cost.py
+        # --baseline): ``-m`` imports from the working directory first.
+        self.python, self.cwd = python, cwd
         self.workdir = workdir
         self.state = workdir / "state.db"
         self.port = free_port()
@@ -80,12 +84,13 @@ class Healthd:
     def start(self) -> Healthd:
         """Start and wait until /healthz answers 200 (events stream connected)."""
         env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "healthd", "run", "--config", str(self.config),
+        cmd = [self.python, "-m", "healthd", "run", "--config", str(self.config),
                "--state", str(self.state), "--listen", f"127.0.0.1:{self.port}", *self.args]
         if self.join_cgroup:
             cmd = ["sh", "-c", f'echo $$ > {self.join_cgroup} && exec "$@"', "sh", *cmd]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self.cwd)
         wait_for(self.ready, 30, what=f"healthd /healthz\n{self.log()}")
         return self
 
