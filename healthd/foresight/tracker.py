@@ -85,6 +85,8 @@ class Foresight:
         self.trackers: dict[tuple[str, Resource], Tracker] = {}
         self.host: dict[Resource, ForecastView] = {}
         self.pool = refit.RefitPool()
+        # (container name, resource) -> its two gauges: looked up once, not on every sample.
+        self._gauges: dict[tuple[str, Resource], tuple[Any, Any]] = {}
 
     def _track(self, key: str, res: Resource, t: float, value: float,
                limit: float) -> ForecastView:
@@ -101,9 +103,13 @@ class Foresight:
         """Feed one container sample; returns a view per limited resource."""
         views = tuple(self._track(cid, res, usage.t, v, lim) for res, v, lim in _series(usage))
         for v in views:
-            eta = v.eta_s if v.eta_s is not None else float("inf")
-            self.metrics.forecast_eta.labels(name, v.resource.value).set(eta)
-            self.metrics.forecast_alarm.labels(name, v.resource.value).set(int(v.alarm))
+            gauges = self._gauges.get((name, v.resource))
+            if gauges is None:
+                gauges = self._gauges[(name, v.resource)] = (
+                    self.metrics.forecast_eta.labels(name, v.resource.value),
+                    self.metrics.forecast_alarm.labels(name, v.resource.value))
+            gauges[0].set(v.eta_s if v.eta_s is not None else float("inf"))
+            gauges[1].set(int(v.alarm))
         return views
 
     def observe_host(self, res: Resource, t: float, used: float, total: float) -> ForecastView:
@@ -128,6 +134,7 @@ class Foresight:
         """Drop a vanished container's series and metrics."""
         for res in Resource:
             if self.trackers.pop((cid, res), None) is not None:
+                self._gauges.pop((name, res), None)
                 for g in (self.metrics.forecast_eta, self.metrics.forecast_alarm):
                     try:
                         g.remove(name, res.value)
