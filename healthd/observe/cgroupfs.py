@@ -6,13 +6,15 @@ report, as `healthd.stats.Counters`.
 Must never: write to the cgroup filesystem, talk to the engine, or let an OSError escape: a
 container whose cgroup is gone raises `ContainerGone`, any other read failure `CgroupReadError`.
 
-Cost: a resolved directory is cached per container id (`Reader`), so a sweep is one
-open/read/close per counter file (six files) with no globbing or directory listing.
+Cost: a resolved directory and its file paths are cached per container id (`Reader`), so a
+sweep is one open/read/close per counter file (six files, four without the limits) with no
+globbing, directory listing or path joining.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,6 +49,19 @@ class CgroupDirs:
     memory: str
     cpu: str  # cpuacct on v1
     pids: str
+
+    @functools.cached_property
+    def files(self) -> tuple[str, str, str, str, str, str]:
+        """Paths of (memory usage, memory.stat, memory limit, CPU counter, pids, pids limit),
+        joined once per container rather than on every read."""
+        j = os.path.join
+        if self.version == 1:
+            return (j(self.memory, "memory.usage_in_bytes"), j(self.memory, "memory.stat"),
+                    j(self.memory, "memory.limit_in_bytes"), j(self.cpu, "cpuacct.usage"),
+                    j(self.pids, "pids.current"), j(self.pids, "pids.max"))
+        return (j(self.memory, "memory.current"), j(self.memory, "memory.stat"),
+                j(self.memory, "memory.max"), j(self.cpu, "cpu.stat"),
+                j(self.pids, "pids.current"), j(self.pids, "pids.max"))
 
 
 def version(root: str = DEFAULT_ROOT) -> int | None:
@@ -163,36 +178,29 @@ def _key(raw: bytes, key: bytes, path: str) -> int | None:
         raise CgroupReadError(f"{path}: {key.decode()} is not an integer: {value!r}") from exc
 
 
-def read(dirs: CgroupDirs, t: float) -> Counters:
+def read(dirs: CgroupDirs, t: float, limits: bool = True) -> Counters:
     """The raw counters of one container from its cgroup files.
 
     t: epoch seconds to stamp on the counters (the caller reads the clock right before).
+    limits: False skips the memory and pids limit files (those fields stay None), for a
+      caller that takes limits from inspect: two of the six reads.
     Raises `ContainerGone` when the cgroup vanished, `CgroupReadError` on unreadable content.
     """
+    usage_path, stat_path, limit_path, cpu_path, pids_path, pids_max_path = dirs.files
+    usage = _int(_read(usage_path), usage_path)
+    stat = _read(stat_path)
     if dirs.version == 1:
-        usage_path = os.path.join(dirs.memory, "memory.usage_in_bytes")
-        stat_path = os.path.join(dirs.memory, "memory.stat")
-        limit_path = os.path.join(dirs.memory, "memory.limit_in_bytes")
-        cpu_path = os.path.join(dirs.cpu, "cpuacct.usage")
-        usage = _int(_read(usage_path), usage_path)
-        stat = _read(stat_path)
         inactive = _key(stat, b"total_inactive_file", stat_path)
         if inactive is None:
             inactive = _key(stat, b"inactive_file", stat_path)
-        limit = _int(_read(limit_path), limit_path)
+    else:
+        inactive = _key(stat, b"inactive_file", stat_path)
+    limit = _int(_read(limit_path), limit_path) if limits else None
+    if dirs.version == 1:
         cpu_ns = _int(_read(cpu_path), cpu_path)
     else:
-        usage_path = os.path.join(dirs.memory, "memory.current")
-        stat_path = os.path.join(dirs.memory, "memory.stat")
-        limit_path = os.path.join(dirs.memory, "memory.max")
-        cpu_path = os.path.join(dirs.cpu, "cpu.stat")
-        usage = _int(_read(usage_path), usage_path)
-        inactive = _key(_read(stat_path), b"inactive_file", stat_path)
-        limit = _int(_read(limit_path), limit_path)
         usec = _key(_read(cpu_path), b"usage_usec", cpu_path)
         cpu_ns = None if usec is None else usec * 1000
-    pids_path = os.path.join(dirs.pids, "pids.current")
-    pids_max_path = os.path.join(dirs.pids, "pids.max")
     return Counters(
         t=t,
         cpu_total_ns=cpu_ns,
@@ -200,7 +208,7 @@ def read(dirs: CgroupDirs, t: float) -> Counters:
         mem_inactive_file_bytes=inactive,
         mem_limit_bytes=limit_or_none(limit),
         pids=_int(_read(pids_path), pids_path),
-        pids_limit=limit_or_none(_int(_read(pids_max_path), pids_max_path)),
+        pids_limit=limit_or_none(_int(_read(pids_max_path), pids_max_path)) if limits else None,
         cgroup_version=dirs.version,
         source="cgroup",
     )
@@ -224,11 +232,12 @@ class Reader:
             self._dirs[container_id] = found
         return found
 
-    def read(self, container_id: str, t: float, cgroup_parent: str = "") -> Counters:
-        """Counters of one container. Raises `ContainerGone` (and forgets it) or
-        `CgroupReadError`."""
+    def read(self, container_id: str, t: float, cgroup_parent: str = "",
+             limits: bool = True) -> Counters:
+        """Counters of one container (``limits``: as in `read`). Raises `ContainerGone` (and
+        forgets it) or `CgroupReadError`."""
         try:
-            return read(self.dirs(container_id, cgroup_parent), t)
+            return read(self.dirs(container_id, cgroup_parent), t, limits)
         except ContainerGone:
             # A restarted container keeps its id but may get a fresh cgroup; resolve again
             # next time rather than trusting a dead cache entry.

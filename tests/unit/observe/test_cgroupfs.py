@@ -8,6 +8,7 @@ v2 formats. So the file path and the API path must give the same counters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -171,6 +172,28 @@ def test_unlimited_sentinels_read_as_none(tmp_path: Path) -> None:
     c2 = cgroupfs.read(cgroupfs.find(CID, root=str(v2)), t=0.0)
     assert (c1.mem_limit_bytes, c1.pids_limit) == (None, None)
     assert (c2.mem_limit_bytes, c2.pids_limit) == (None, None)
+
+
+@pytest.mark.parametrize("version", [1, 2], ids=["v1", "v2"])
+def test_without_limits_the_limit_files_are_not_read_and_usage_is_the_same(
+        tmp_path: Path, version: int) -> None:
+    root = (v1_tree if version == 1 else v2_tree)(tmp_path, f"docker/{CID}")
+    dirs = cgroupfs.find(CID, root=str(root))
+    full = cgroupfs.read(dirs, t=5.0)
+    for name in ("memory.limit_in_bytes", "memory.max", "pids.max"):
+        for f in root.rglob(name):
+            f.unlink()  # not read: their absence does not matter
+    lean = cgroupfs.read(dirs, t=5.0, limits=False)
+    assert (lean.mem_limit_bytes, lean.pids_limit) == (None, None)
+    assert lean == dataclasses.replace(full, mem_limit_bytes=None, pids_limit=None)
+    # The sampler passes inspect's limits, which win over the cgroup's: the same Usage.
+    prev = dataclasses.replace(full, t=0.0, cpu_total_ns=0)
+    for hints in ({"mem_limit_bytes": 2**26, "pids_limit": 100},
+                  {"mem_limit_bytes": 0, "pids_limit": 0}):
+        assert stats.usage(lean, prev, now=5.0, host_cpus=2, **hints) == stats.usage(
+            full, prev, now=5.0, host_cpus=2, **hints)
+    with pytest.raises(ContainerGone):
+        cgroupfs.read(dirs, t=5.0)  # the full read does need them
 
 
 @pytest.mark.parametrize(
