@@ -85,8 +85,9 @@ class Foresight:
         self.trackers: dict[tuple[str, Resource], Tracker] = {}
         self.host: dict[Resource, ForecastView] = {}
         self.pool = refit.RefitPool()
-        # (container name, resource) -> its two gauges: looked up once, not on every sample.
-        self._gauges: dict[tuple[str, Resource], tuple[Any, Any]] = {}
+        # (container name, resource) -> its two gauges and the values they were last set to:
+        # looked up once, not on every sample, and set only when the value changed.
+        self._gauges: dict[tuple[str, Resource], list[Any]] = {}
 
     def _track(self, key: str, res: Resource, t: float, value: float,
                limit: float) -> ForecastView:
@@ -103,13 +104,18 @@ class Foresight:
         """Feed one container sample; returns a view per limited resource."""
         views = tuple(self._track(cid, res, usage.t, v, lim) for res, v, lim in _series(usage))
         for v in views:
-            gauges = self._gauges.get((name, v.resource))
-            if gauges is None:
-                gauges = self._gauges[(name, v.resource)] = (
+            g = self._gauges.get((name, v.resource))
+            if g is None:
+                g = self._gauges[(name, v.resource)] = [
                     self.metrics.forecast_eta.labels(name, v.resource.value),
-                    self.metrics.forecast_alarm.labels(name, v.resource.value))
-            gauges[0].set(v.eta_s if v.eta_s is not None else float("inf"))
-            gauges[1].set(int(v.alarm))
+                    self.metrics.forecast_alarm.labels(name, v.resource.value), None, None]
+            eta, alarmed = v.eta_s if v.eta_s is not None else float("inf"), int(v.alarm)
+            if eta != g[2]:
+                g[0].set(eta)
+                g[2] = eta
+            if alarmed != g[3]:
+                g[1].set(alarmed)
+                g[3] = alarmed
         return views
 
     def observe_host(self, res: Resource, t: float, used: float, total: float) -> ForecastView:
