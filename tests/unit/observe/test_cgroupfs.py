@@ -9,7 +9,9 @@ v2 formats. So the file path and the API path must give the same counters.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -132,6 +134,24 @@ def v2_tree(root: Path, rel: str, mem_max: str = "2063048704\n", pids_max: str =
     return root
 
 
+@pytest.fixture(autouse=True)
+def kernfs_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A removed cgroup's open files answer ENODEV (kernfs), while a removed temp file stays
+    readable through an open descriptor: make the temp trees behave like the kernel's."""
+    real = os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        if os.fstat(fd).st_nlink == 0:
+            raise OSError(errno.ENODEV, "No such device")
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_probe_recognises_v1_v2_and_nothing(tmp_path: Path) -> None:
     v1 = v1_tree(tmp_path / "v1", f"docker/{CID}")
     v2 = v2_tree(tmp_path / "v2", f"system.slice/docker-{CID}.scope")
@@ -238,6 +258,46 @@ def test_vanished_container_raises_gone_and_leaves_the_cache(tmp_path: Path) -> 
     v1_tree(tmp_path, f"system.slice/docker-{CID}.scope")
     assert reader.read(CID, 3.0).pids == 1
     assert reader.dirs(CID).memory.endswith(".scope")
+
+
+def test_reader_keeps_files_open_and_reads_fresh_content(tmp_path: Path) -> None:
+    root = v1_tree(tmp_path, f"docker/{CID}")
+    before = open_fds()
+    reader = cgroupfs.Reader(str(root))
+    assert reader.read(CID, 1.0, limits=False).pids == 1
+    assert reader.open_files == 4 and open_fds() == before + 4
+    (root / "pids" / "docker" / CID / "pids.current").write_text("7\n")
+    assert reader.read(CID, 2.0, limits=False).pids == 7  # the kernel regenerates content
+    assert reader.read(CID, 3.0).pids_limit == 50  # the limit files join the kept ones
+    assert reader.open_files == 6
+    reader.retain([])
+    assert reader.open_files == 0 and open_fds() == before
+
+
+def test_a_restarted_container_is_read_from_its_new_cgroup_at_once(tmp_path: Path) -> None:
+    root = v1_tree(tmp_path, f"docker/{CID}")
+    reader = cgroupfs.Reader(str(root))
+    reader.read(CID, 1.0)
+    for ctrl in ("memory", "cpuacct", "pids"):
+        shutil.rmtree(root / ctrl / "docker")
+    v1_tree(tmp_path, f"docker/{CID}")  # the same path, a new cgroup
+    (root / "pids" / "docker" / CID / "pids.current").write_text("3\n")
+    assert reader.read(CID, 2.0).pids == 3  # as an open/read/close would see it
+    assert reader.open_files == 6
+
+
+def test_beyond_max_open_files_are_read_by_open_read_close(tmp_path: Path) -> None:
+    root = v2_tree(tmp_path, f"docker/{CID}")
+    other = "a" * 64
+    v2_tree(tmp_path, f"docker/{other}")
+    before = open_fds()
+    capped, free = cgroupfs.Reader(str(root), max_open=5), cgroupfs.Reader(str(root))
+    for cid in (CID, other):
+        assert capped.read(cid, 1.0) == free.read(cid, 1.0)
+    assert capped.open_files == 5 and free.open_files == 12
+    capped.close()
+    free.close()
+    assert open_fds() == before
 
 
 def test_garbage_content_is_a_read_error_not_a_crash(tmp_path: Path) -> None:
