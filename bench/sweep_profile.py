@@ -54,6 +54,22 @@ class GcTimer:
             self.count[info["generation"]] += 1
 
 
+class Timed:
+    """Wraps a method and adds up the CPU time (thread time) spent in it."""
+
+    def __init__(self, obj: object, name: str) -> None:
+        self.fn = getattr(obj, name)
+        self.seconds = 0.0
+        setattr(obj, name, self)
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        c0 = time.thread_time()
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            self.seconds += time.thread_time() - c0
+
+
 class Clock:
     """Epoch seconds that move only when told to: one sweep interval per sweep."""
 
@@ -97,8 +113,15 @@ def main() -> None:
             for _ in range(15):  # the first picture, then forecasters past their start-up
                 _step(d, clock)
             gct = GcTimer()
+            parts = {"engine list": Timed(d.engine, "list"),
+                     "stats sweep (cgroup files)": Timed(d.sampler, "sweep"),
+                     "forecasts": Timed(d.foresight, "observe"),
+                     "decisions (evaluate)": Timed(d, "_evaluate")}
             steps = [_step(d, clock) for _ in range(args.sweeps)]
             gc.callbacks.remove(gct._cb)
+            for obj, name in ((d.engine, "list"), (d.sampler, "sweep"),
+                              (d.foresight, "observe"), (d, "_evaluate")):
+                delattr(obj, name)  # the instance attribute: the class's method again
             n = args.containers
             print(f"# {n} idle containers, built-in defaults, median of {args.sweeps} sweeps "
                   "after 15 warm-up sweeps, 5 s apart on the daemon's clock")
@@ -107,6 +130,9 @@ def main() -> None:
                 med = statistics.median(s[i] for s in steps)
                 print(f"{what}: {1000 * med:.2f} ms per sweep, {1e6 * med / n:.1f} µs per "
                       "container")
+            for what, timed in parts.items():
+                print(f"  of which {what}: {1000 * timed.seconds / args.sweeps:.2f} ms per "
+                      "sweep (mean)")
             total = statistics.median(s[0] + s[2] for s in steps)
             print(f"sweep CPU: {1000 * total:.2f} ms = {100 * total / 5.0:.2f} % of a core at 5 s")
             gens = ", ".join(f"gen{g} {gct.count[g]}x {1000 * gct.seconds[g]:.1f} ms"
