@@ -11,6 +11,7 @@ also restart_with. Must never: do I/O or raise on a bad label; problems are repo
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,11 @@ class Edge:
 
 @dataclass(frozen=True)
 class Topology:
-    """Services (``project/service``, or a lone container's name) and their dependencies."""
+    """Services (``project/service``, or a lone container's name) and their dependencies.
+
+    A value: what its methods derive (the order, each service's upstreams) is computed once
+    per instance and kept with it, since the daemon asks for them every sweep.
+    """
 
     service_by_id: Mapping[str, str] = field(default_factory=dict)
     members_by_service: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
@@ -61,6 +66,10 @@ class Topology:
 
     def services(self) -> tuple[str, ...]:
         """Every service key, sorted."""
+        return self._services
+
+    @functools.cached_property
+    def _services(self) -> tuple[str, ...]:
         return tuple(sorted(self.members_by_service))
 
     def members(self, service: str) -> tuple[str, ...]:
@@ -69,7 +78,14 @@ class Topology:
 
     def upstreams(self, service: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """What ``service`` depends on, transitively, nearest first, with the chain."""
-        return self.graph.upstreams(service)
+        found = self._upstreams.get(service)
+        if found is None:
+            found = self._upstreams[service] = self.graph.upstreams(service)
+        return found
+
+    @functools.cached_property
+    def _upstreams(self) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+        return {}
 
     def restart_with(self, service: str) -> tuple[str, ...]:
         """Upstreams whose restarts ``service`` follows."""
@@ -77,6 +93,10 @@ class Topology:
 
     def order(self) -> tuple[str, ...]:
         """Every service, dependencies first."""
+        return self._order
+
+    @functools.cached_property
+    def _order(self) -> tuple[str, ...]:
         return self.graph.order(self.members_by_service)
 
     def bounds(self, service: str) -> Bounds:

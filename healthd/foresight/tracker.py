@@ -85,6 +85,9 @@ class Foresight:
         self.trackers: dict[tuple[str, Resource], Tracker] = {}
         self.host: dict[Resource, ForecastView] = {}
         self.pool = refit.RefitPool()
+        # (container name, resource) -> its two gauges and the values they were last set to:
+        # looked up once, not on every sample, and set only when the value changed.
+        self._gauges: dict[tuple[str, Resource], list[Any]] = {}
 
     def _track(self, key: str, res: Resource, t: float, value: float,
                limit: float) -> ForecastView:
@@ -101,9 +104,18 @@ class Foresight:
         """Feed one container sample; returns a view per limited resource."""
         views = tuple(self._track(cid, res, usage.t, v, lim) for res, v, lim in _series(usage))
         for v in views:
-            eta = v.eta_s if v.eta_s is not None else float("inf")
-            self.metrics.forecast_eta.labels(name, v.resource.value).set(eta)
-            self.metrics.forecast_alarm.labels(name, v.resource.value).set(int(v.alarm))
+            g = self._gauges.get((name, v.resource))
+            if g is None:
+                g = self._gauges[(name, v.resource)] = [
+                    self.metrics.forecast_eta.labels(name, v.resource.value),
+                    self.metrics.forecast_alarm.labels(name, v.resource.value), None, None]
+            eta, alarmed = v.eta_s if v.eta_s is not None else float("inf"), int(v.alarm)
+            if eta != g[2]:
+                g[0].set(eta)
+                g[2] = eta
+            if alarmed != g[3]:
+                g[1].set(alarmed)
+                g[3] = alarmed
         return views
 
     def observe_host(self, res: Resource, t: float, used: float, total: float) -> ForecastView:
@@ -128,6 +140,7 @@ class Foresight:
         """Drop a vanished container's series and metrics."""
         for res in Resource:
             if self.trackers.pop((cid, res), None) is not None:
+                self._gauges.pop((name, res), None)
                 for g in (self.metrics.forecast_eta, self.metrics.forecast_alarm):
                     try:
                         g.remove(name, res.value)

@@ -6,15 +6,18 @@ report, as `healthd.stats.Counters`.
 Must never: write to the cgroup filesystem, talk to the engine, or let an OSError escape: a
 container whose cgroup is gone raises `ContainerGone`, any other read failure `CgroupReadError`.
 
-Cost: a resolved directory is cached per container id (`Reader`), so a sweep is one
-open/read/close per counter file (six files) with no globbing or directory listing.
+Cost: a resolved directory and its file paths are cached per container id, and `Reader`
+keeps the counter files open, so a sweep is one ``pread`` per counter file (six files, four
+without the limits) with no globbing, directory listing, path walk or path joining.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
-from collections.abc import Iterable
+import resource
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from healthd.observe.stats import Counters, limit_or_none
@@ -47,6 +50,19 @@ class CgroupDirs:
     memory: str
     cpu: str  # cpuacct on v1
     pids: str
+
+    @functools.cached_property
+    def files(self) -> tuple[str, str, str, str, str, str]:
+        """Paths of (memory usage, memory.stat, memory limit, CPU counter, pids, pids limit),
+        joined once per container rather than on every read."""
+        j = os.path.join
+        if self.version == 1:
+            return (j(self.memory, "memory.usage_in_bytes"), j(self.memory, "memory.stat"),
+                    j(self.memory, "memory.limit_in_bytes"), j(self.cpu, "cpuacct.usage"),
+                    j(self.pids, "pids.current"), j(self.pids, "pids.max"))
+        return (j(self.memory, "memory.current"), j(self.memory, "memory.stat"),
+                j(self.memory, "memory.max"), j(self.cpu, "cpu.stat"),
+                j(self.pids, "pids.current"), j(self.pids, "pids.max"))
 
 
 def version(root: str = DEFAULT_ROOT) -> int | None:
@@ -114,20 +130,27 @@ def find(container_id: str, *, root: str = DEFAULT_ROOT, cgroup_parent: str = ""
     raise ContainerGone(f"no cgroup for container {container_id[:12]} under {root}")
 
 
+def _error(path: str, exc: OSError) -> CgroupfsError:
+    """This module's error for an OSError on ``path``."""
+    if exc.errno in _GONE_ERRNOS:
+        return ContainerGone(f"{path}: {exc.strerror}")
+    return CgroupReadError(f"{path}: {exc.strerror}")
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise _error(path, exc) from exc
+
+
 def _read(path: str) -> bytes:
     """One file's content in one open/read/close."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        if exc.errno in _GONE_ERRNOS:
-            raise ContainerGone(f"{path}: {exc.strerror}") from exc
-        raise CgroupReadError(f"{path}: {exc.strerror}") from exc
+    fd = _open(path)
     try:
         return os.read(fd, _READ_SIZE)
     except OSError as exc:
-        if exc.errno in _GONE_ERRNOS:
-            raise ContainerGone(f"{path}: {exc.strerror}") from exc
-        raise CgroupReadError(f"{path}: {exc.strerror}") from exc
+        raise _error(path, exc) from exc
     finally:
         os.close(fd)
 
@@ -163,58 +186,74 @@ def _key(raw: bytes, key: bytes, path: str) -> int | None:
         raise CgroupReadError(f"{path}: {key.decode()} is not an integer: {value!r}") from exc
 
 
-def read(dirs: CgroupDirs, t: float) -> Counters:
+def read(dirs: CgroupDirs, t: float, limits: bool = True,
+         read_file: Callable[[str], bytes] = _read) -> Counters:
     """The raw counters of one container from its cgroup files.
 
     t: epoch seconds to stamp on the counters (the caller reads the clock right before).
+    limits: False skips the memory and pids limit files (those fields stay None), for a
+      caller that takes limits from inspect: two of the six reads.
+    read_file: a file's content by path (`Reader` passes one that keeps files open).
     Raises `ContainerGone` when the cgroup vanished, `CgroupReadError` on unreadable content.
     """
+    usage_path, stat_path, limit_path, cpu_path, pids_path, pids_max_path = dirs.files
+    usage = _int(read_file(usage_path), usage_path)
+    stat = read_file(stat_path)
     if dirs.version == 1:
-        usage_path = os.path.join(dirs.memory, "memory.usage_in_bytes")
-        stat_path = os.path.join(dirs.memory, "memory.stat")
-        limit_path = os.path.join(dirs.memory, "memory.limit_in_bytes")
-        cpu_path = os.path.join(dirs.cpu, "cpuacct.usage")
-        usage = _int(_read(usage_path), usage_path)
-        stat = _read(stat_path)
         inactive = _key(stat, b"total_inactive_file", stat_path)
         if inactive is None:
             inactive = _key(stat, b"inactive_file", stat_path)
-        limit = _int(_read(limit_path), limit_path)
-        cpu_ns = _int(_read(cpu_path), cpu_path)
     else:
-        usage_path = os.path.join(dirs.memory, "memory.current")
-        stat_path = os.path.join(dirs.memory, "memory.stat")
-        limit_path = os.path.join(dirs.memory, "memory.max")
-        cpu_path = os.path.join(dirs.cpu, "cpu.stat")
-        usage = _int(_read(usage_path), usage_path)
-        inactive = _key(_read(stat_path), b"inactive_file", stat_path)
-        limit = _int(_read(limit_path), limit_path)
-        usec = _key(_read(cpu_path), b"usage_usec", cpu_path)
+        inactive = _key(stat, b"inactive_file", stat_path)
+    limit = _int(read_file(limit_path), limit_path) if limits else None
+    if dirs.version == 1:
+        cpu_ns = _int(read_file(cpu_path), cpu_path)
+    else:
+        usec = _key(read_file(cpu_path), b"usage_usec", cpu_path)
         cpu_ns = None if usec is None else usec * 1000
-    pids_path = os.path.join(dirs.pids, "pids.current")
-    pids_max_path = os.path.join(dirs.pids, "pids.max")
     return Counters(
         t=t,
         cpu_total_ns=cpu_ns,
         mem_usage_bytes=usage,
         mem_inactive_file_bytes=inactive,
         mem_limit_bytes=limit_or_none(limit),
-        pids=_int(_read(pids_path), pids_path),
-        pids_limit=limit_or_none(_int(_read(pids_max_path), pids_max_path)),
+        pids=_int(read_file(pids_path), pids_path),
+        pids_limit=limit_or_none(_int(read_file(pids_max_path), pids_max_path)) if limits else None,
         cgroup_version=dirs.version,
         source="cgroup",
     )
 
 
-class Reader:
-    """Reads counters by container id, caching each container's resolved directories.
+def default_max_open() -> int:
+    """Files a `Reader` may keep open: half the process's soft limit on open files, leaving
+    the rest to the engine's sockets, the ledger, the HTTP server and the logs."""
+    try:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return 0
+    return 65536 if soft == resource.RLIM_INFINITY else max(0, soft // 2)
 
+
+class Reader:
+    """Reads counters by container id, caching each container's resolved directories and
+    keeping its counter files open.
+
+    A kept file is read again with ``pread`` at offset 0 (the kernel regenerates a cgroup
+    file's content on every read from its start): one system call instead of three, and no
+    path walk; on this project's machines a fifth of the cost of open/read/close. When a
+    cgroup is removed its open files answer ENODEV, also after a new cgroup took its path (a
+    restarted container keeps its id); such a file is closed and read afresh by path, so a
+    read sees what an open/read/close would. At most ``max_open`` files are kept (default
+    `default_max_open`); beyond that, files are opened for each read as before.
     Not thread-safe: one sweep at a time.
     """
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, root: str = DEFAULT_ROOT, max_open: int | None = None) -> None:
         self.root = root
+        self.max_open = default_max_open() if max_open is None else max_open
         self._dirs: dict[str, CgroupDirs] = {}
+        self._held: dict[str, dict[str, int]] = {}  # container id -> path -> open fd
+        self._open = 0
 
     def dirs(self, container_id: str, cgroup_parent: str = "") -> CgroupDirs:
         """The container's directories, resolved once. Raises `ContainerGone`."""
@@ -224,24 +263,66 @@ class Reader:
             self._dirs[container_id] = found
         return found
 
-    def read(self, container_id: str, t: float, cgroup_parent: str = "") -> Counters:
-        """Counters of one container. Raises `ContainerGone` (and forgets it) or
-        `CgroupReadError`."""
+    def read(self, container_id: str, t: float, cgroup_parent: str = "",
+             limits: bool = True) -> Counters:
+        """Counters of one container (``limits``: as in `read`). Raises `ContainerGone` (and
+        forgets it) or `CgroupReadError`."""
         try:
-            return read(self.dirs(container_id, cgroup_parent), t)
+            held = self._held.setdefault(container_id, {})
+            return read(self.dirs(container_id, cgroup_parent), t, limits,
+                        functools.partial(self._read_held, held))
         except ContainerGone:
             # A restarted container keeps its id but may get a fresh cgroup; resolve again
             # next time rather than trusting a dead cache entry.
-            self._dirs.pop(container_id, None)
+            self._forget(container_id)
             raise
+
+    def _read_held(self, held: dict[str, int], path: str) -> bytes:
+        fd = held.get(path)
+        if fd is not None:
+            try:
+                return os.pread(fd, _READ_SIZE, 0)
+            except OSError:
+                # Its cgroup is gone (ENODEV); the path may name a new one: read it afresh.
+                del held[path]
+                self._open -= 1
+                os.close(fd)
+        if self._open >= self.max_open:
+            return _read(path)
+        fd = _open(path)
+        try:
+            data = os.pread(fd, _READ_SIZE, 0)
+        except OSError as exc:
+            os.close(fd)
+            raise _error(path, exc) from exc
+        held[path] = fd
+        self._open += 1
+        return data
+
+    def _forget(self, container_id: str) -> None:
+        self._dirs.pop(container_id, None)
+        for fd in self._held.pop(container_id, {}).values():
+            os.close(fd)
+            self._open -= 1
 
     @property
     def cached(self) -> frozenset[str]:
         """Ids whose directories are cached."""
         return frozenset(self._dirs)
 
+    @property
+    def open_files(self) -> int:
+        """Counter files kept open."""
+        return self._open
+
     def retain(self, container_ids: Iterable[str]) -> None:
-        """Forget cached directories of containers not in ``container_ids`` (bounded memory)."""
+        """Forget cached directories and close the files of containers not in
+        ``container_ids`` (bounded memory and descriptors)."""
         keep = set(container_ids)
-        for cid in [c for c in self._dirs if c not in keep]:
-            del self._dirs[cid]
+        for cid in [c for c in self._dirs.keys() | self._held.keys() if c not in keep]:
+            self._forget(cid)
+
+    def close(self) -> None:
+        """Close every kept file."""
+        for cid in list(self._held):
+            self._forget(cid)

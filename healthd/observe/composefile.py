@@ -10,7 +10,7 @@ unreadable or malformed file; that is a problem string, and the labels still cou
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -35,6 +35,19 @@ def dependencies_in(doc: Any) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def files(states: Iterable[ContainerState]) -> dict[str, list[str]]:
+    """project -> its compose files, from the first of its containers that names them."""
+    out: dict[str, list[str]] = {}
+    for c in states:
+        d = dict(c.labels)
+        project, names = d.get(labels.COMPOSE_PROJECT), d.get(labels.COMPOSE_CONFIG_FILES)
+        if project and names and project not in out:
+            base = d.get(labels.COMPOSE_WORKING_DIR, "")
+            out[project] = [os.path.join(base, n.strip()) for n in names.split(",")
+                            if n.strip()]
+    return out
+
+
 class Reader:
     """Reads and caches compose files; ``problems`` names the ones that could not be read."""
 
@@ -44,14 +57,11 @@ class Reader:
 
     def dependencies(self, states: Iterable[ContainerState]) -> FileDeps:
         """project -> service -> depends_on, merged over the project's files."""
-        files: dict[str, list[str]] = {}
-        for c in states:
-            d = dict(c.labels)
-            project, names = d.get(labels.COMPOSE_PROJECT), d.get(labels.COMPOSE_CONFIG_FILES)
-            if project and names and project not in files:
-                base = d.get(labels.COMPOSE_WORKING_DIR, "")
-                files[project] = [os.path.join(base, n.strip()) for n in names.split(",")
-                                  if n.strip()]
+        return self.read(files(states))
+
+    def read(self, files: Mapping[str, Sequence[str]]) -> FileDeps:
+        """project -> service -> depends_on from each project's files (``files()``); a file
+        is parsed again only when its mtime changed."""
         problems: list[str] = []
         out: dict[str, dict[str, tuple[str, ...]]] = {}
         for project, paths in files.items():

@@ -6,7 +6,8 @@ Must never: talk to docker-py (the `healthd.engine.Engine` passed in does), rais
 `Sampler.sweep` for a single container's trouble, or keep state for containers no longer
 targeted.
 
-The cgroup path reads six small files per container (see `healthd.cgroupfs`); the API path
+The cgroup path reads four small files per container, kept open between sweeps (see
+`healthd.cgroupfs`; the limits come from inspect, not from the cgroup); the API path
 sends one one-shot ``/stats`` request per container through a bounded thread pool. Both yield
 `healthd.stats.Counters`, so the numbers mean the same whichever path is used.
 """
@@ -161,7 +162,10 @@ class Sampler:
         out: dict[str, stats.Counters] = {}
         for target in targets:
             try:
-                out[target.id] = self._reader.read(target.id, self.clock(), target.cgroup_parent)
+                # Limits come from inspect (the target's), which `stats.usage` prefers to
+                # any read from the cgroup: the two limit files are not read at all.
+                out[target.id] = self._reader.read(target.id, self.clock(), target.cgroup_parent,
+                                                   limits=False)
             except cgroupfs.ContainerGone as exc:
                 log.debug("sampler: skip %s, cgroup gone: %s", target.name, exc)
             except cgroupfs.CgroupReadError as exc:
@@ -195,7 +199,9 @@ class Sampler:
         return counters
 
     def close(self) -> None:
-        """Stop the API worker threads; a later API sweep starts them again."""
+        """Stop the API worker threads and close the kept cgroup files; a later sweep starts
+        or opens them again. Not while a sweep runs."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self._reader.close()

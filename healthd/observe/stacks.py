@@ -20,6 +20,8 @@ from healthd.observe.memory import Memory, Tracked
 
 log = logging.getLogger("healthd")
 
+Fingerprint = tuple[str, str, tuple[tuple[str, str], ...], str]
+
 
 class Stacks:
     """Topology and service health, refreshed by the main loop."""
@@ -31,22 +33,40 @@ class Stacks:
         self.health: dict[str, stack.ServiceHealth] = {}
         self.windows: dict[str, scale.Window] = {}  # per scalable service: recommendations
         self._problems: tuple[str, ...] = ()
+        # What the topology was built from: everything of a container that ``topology.build``
+        # reads, and the compose files' dependencies.
+        self._built_from: list[Fingerprint] = []
+        self._built_deps: topology.FileDeps = {}
+        self._compose_files: dict[str, list[str]] = {}
 
     def rebuild(self, items: Iterable[Tracked]) -> None:
-        """A fresh topology from what is tracked now (each sweep: labels can change)."""
+        """The topology of what is tracked now (each sweep: labels can change).
+
+        Built again only when a container came, went, or changed what the topology reads
+        (its id, name, labels, network mode), or a compose file's dependencies changed; an
+        idle sweep keeps the same value.
+        """
         states = [t.state for t in items if t.inspected and t.state.id != "host"]
-        deps = self.files.dependencies(states) if self.cfg.stacks.compose_files else {}
-        self.topology = topology.build(states, deps, self.cfg)
+        key = [(c.id, c.name, c.labels, c.network_mode) for c in states]
+        changed = key != self._built_from
+        deps: topology.FileDeps = {}
+        if self.cfg.stacks.compose_files:
+            if changed:
+                self._compose_files = composefile.files(states)
+            deps = self.files.read(self._compose_files)  # a stat per file; parsed on change
+        if changed or deps != self._built_deps:
+            self.topology = topology.build(states, deps, self.cfg)
+            self._built_from, self._built_deps = key, deps
         problems = tuple(self.topology.problems) + tuple(self.files.problems)
         if problems != self._problems:
             for p in problems:
                 if p not in self._problems:
                     log.warning("stack topology: %s", p)
             self._problems = problems
-        known = set(self.topology.services())
-        for gone in set(self.health) - known:
+        known = self.topology.members_by_service
+        for gone in [s for s in self.health if s not in known]:
             del self.health[gone]
-        for gone in set(self.windows) - known:
+        for gone in [s for s in self.windows if s not in known]:
             del self.windows[gone]
 
     def problems(self) -> tuple[str, ...]:

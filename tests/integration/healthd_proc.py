@@ -67,14 +67,19 @@ class Healthd:
     def __init__(self, engine: Engine, workdir: Path, cfg: dict[str, dict[str, Any]] | None = None,
                  args: tuple[str, ...] = (), join_cgroup: str | None = None,
                  env: dict[str, str] | None = None, listen_host: str = "127.0.0.1",
-                 token: str | None = None) -> None:
+                 token: str | None = None, python: str = sys.executable,
+                 cwd: Path | None = None) -> None:
         """env: extra environment for healthd (NOTIFY_SOCKET, HEALTHD_TOKEN...).
 
         listen_host: the host part of --listen; the tests always connect to 127.0.0.1.
         token: sent as a bearer token by `get`. With [daemon] tls_cert in ``cfg``, the
         URL is https and that certificate is trusted.
+        python, cwd: another tree's interpreter and folder (bench/watch_cost's baseline).
         """
         self.engine = engine
+        # Another tree's interpreter and directory run that tree's healthd (bench/watch_cost.py
+        # --baseline): ``-m`` imports from the working directory first.
+        self.python, self.cwd = python, cwd
         self.workdir = workdir
         self.state = workdir / "state.db"
         self.port = free_port()
@@ -95,13 +100,14 @@ class Healthd:
         """Start and wait until /healthz answers 200 (events stream connected)."""
         env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1",
                **self.extra_env}
-        cmd = [sys.executable, "-m", "healthd", "run", "--config", str(self.config),
+        cmd = [self.python, "-m", "healthd", "run", "--config", str(self.config),
                "--state", str(self.state), "--listen", f"{self.listen_host}:{self.port}",
                *self.args]
         if self.join_cgroup:
             cmd = ["sh", "-c", f'echo $$ > {self.join_cgroup} && exec "$@"', "sh", *cmd]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self.cwd)
         wait_for(self.ready, 30, what=f"healthd /healthz\n{self.log()}")
         return self
 

@@ -439,3 +439,34 @@ def test_confirmation_capped_by_the_eta_catches_a_five_minute_leak() -> None:
     assert _first_alarm_lead(rows, ForecastSettings()) is None  # default: too fast to confirm
     lead = _first_alarm_lead(rows, ForecastSettings(confirm_eta_frac=0.25))
     assert lead is not None and lead >= 30
+
+
+def _random_rising_state(rng: np.random.Generator) -> tuple[SeriesState, float]:
+    """A rising, non-seasonal state below its limit, over many orders of magnitude."""
+    limit = float(10 ** rng.uniform(-2, 11))
+    level = limit * float(rng.choice([0.0, rng.uniform(0, 1), 1 - 10 ** rng.uniform(-9, -1)]))
+    state = SeriesState(
+        level=level,
+        trend=limit * float(10 ** rng.uniform(-14, 0)),
+        var=float(rng.choice([0.0, (limit * 10 ** rng.uniform(-9, 0)) ** 2])),
+        n=int(rng.integers(2, 1000)),
+        last_t=1.8e9,
+        dt_nom=float(rng.choice([0.0, 1e-3, 0.5, 5.0, 30.0, 300.0, rng.uniform(0, 600)])),
+        alpha=float(rng.uniform(1e-3, 1)),
+        beta=float(rng.uniform(1e-3, 1)),
+        fitted_at=None if rng.uniform() < 0.5 else 1.7e9,
+    )
+    return state, limit
+
+
+@pytest.mark.parametrize("max_eta_s", [604800.0, 3600.0, 1e9])
+def test_the_scalar_search_of_a_far_limit_equals_the_grid_search_to_the_bit(max_eta_s):
+    rng = np.random.default_rng(7)
+    shortcut = 0
+    for _ in range(4000):
+        state, limit = _random_rising_state(rng)
+        settings = ForecastSettings(max_eta_s=max_eta_s, z=float(rng.choice([2.0, 0.5, 3.7])))
+        got = forecast._etas(state, limit, settings)
+        assert got == forecast._etas_grid(state, limit, settings), (state, limit)
+        shortcut += forecast._etas_far(state, limit, settings) is not None
+    assert 1000 < shortcut < 3900  # both paths were taken, many times

@@ -8,7 +8,10 @@ v2 formats. So the file path and the API path must give the same counters.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -131,6 +134,24 @@ def v2_tree(root: Path, rel: str, mem_max: str = "2063048704\n", pids_max: str =
     return root
 
 
+@pytest.fixture(autouse=True)
+def kernfs_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A removed cgroup's open files answer ENODEV (kernfs), while a removed temp file stays
+    readable through an open descriptor: make the temp trees behave like the kernel's."""
+    real = os.pread
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        if os.fstat(fd).st_nlink == 0:
+            raise OSError(errno.ENODEV, "No such device")
+        return real(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", pread)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 def test_probe_recognises_v1_v2_and_nothing(tmp_path: Path) -> None:
     v1 = v1_tree(tmp_path / "v1", f"docker/{CID}")
     v2 = v2_tree(tmp_path / "v2", f"system.slice/docker-{CID}.scope")
@@ -171,6 +192,28 @@ def test_unlimited_sentinels_read_as_none(tmp_path: Path) -> None:
     c2 = cgroupfs.read(cgroupfs.find(CID, root=str(v2)), t=0.0)
     assert (c1.mem_limit_bytes, c1.pids_limit) == (None, None)
     assert (c2.mem_limit_bytes, c2.pids_limit) == (None, None)
+
+
+@pytest.mark.parametrize("version", [1, 2], ids=["v1", "v2"])
+def test_without_limits_the_limit_files_are_not_read_and_usage_is_the_same(
+        tmp_path: Path, version: int) -> None:
+    root = (v1_tree if version == 1 else v2_tree)(tmp_path, f"docker/{CID}")
+    dirs = cgroupfs.find(CID, root=str(root))
+    full = cgroupfs.read(dirs, t=5.0)
+    for name in ("memory.limit_in_bytes", "memory.max", "pids.max"):
+        for f in root.rglob(name):
+            f.unlink()  # not read: their absence does not matter
+    lean = cgroupfs.read(dirs, t=5.0, limits=False)
+    assert (lean.mem_limit_bytes, lean.pids_limit) == (None, None)
+    assert lean == dataclasses.replace(full, mem_limit_bytes=None, pids_limit=None)
+    # The sampler passes inspect's limits, which win over the cgroup's: the same Usage.
+    prev = dataclasses.replace(full, t=0.0, cpu_total_ns=0)
+    for hints in ({"mem_limit_bytes": 2**26, "pids_limit": 100},
+                  {"mem_limit_bytes": 0, "pids_limit": 0}):
+        assert stats.usage(lean, prev, now=5.0, host_cpus=2, **hints) == stats.usage(
+            full, prev, now=5.0, host_cpus=2, **hints)
+    with pytest.raises(ContainerGone):
+        cgroupfs.read(dirs, t=5.0)  # the full read does need them
 
 
 @pytest.mark.parametrize(
@@ -215,6 +258,46 @@ def test_vanished_container_raises_gone_and_leaves_the_cache(tmp_path: Path) -> 
     v1_tree(tmp_path, f"system.slice/docker-{CID}.scope")
     assert reader.read(CID, 3.0).pids == 1
     assert reader.dirs(CID).memory.endswith(".scope")
+
+
+def test_reader_keeps_files_open_and_reads_fresh_content(tmp_path: Path) -> None:
+    root = v1_tree(tmp_path, f"docker/{CID}")
+    before = open_fds()
+    reader = cgroupfs.Reader(str(root))
+    assert reader.read(CID, 1.0, limits=False).pids == 1
+    assert reader.open_files == 4 and open_fds() == before + 4
+    (root / "pids" / "docker" / CID / "pids.current").write_text("7\n")
+    assert reader.read(CID, 2.0, limits=False).pids == 7  # the kernel regenerates content
+    assert reader.read(CID, 3.0).pids_limit == 50  # the limit files join the kept ones
+    assert reader.open_files == 6
+    reader.retain([])
+    assert reader.open_files == 0 and open_fds() == before
+
+
+def test_a_restarted_container_is_read_from_its_new_cgroup_at_once(tmp_path: Path) -> None:
+    root = v1_tree(tmp_path, f"docker/{CID}")
+    reader = cgroupfs.Reader(str(root))
+    reader.read(CID, 1.0)
+    for ctrl in ("memory", "cpuacct", "pids"):
+        shutil.rmtree(root / ctrl / "docker")
+    v1_tree(tmp_path, f"docker/{CID}")  # the same path, a new cgroup
+    (root / "pids" / "docker" / CID / "pids.current").write_text("3\n")
+    assert reader.read(CID, 2.0).pids == 3  # as an open/read/close would see it
+    assert reader.open_files == 6
+
+
+def test_beyond_max_open_files_are_read_by_open_read_close(tmp_path: Path) -> None:
+    root = v2_tree(tmp_path, f"docker/{CID}")
+    other = "a" * 64
+    v2_tree(tmp_path, f"docker/{other}")
+    before = open_fds()
+    capped, free = cgroupfs.Reader(str(root), max_open=5), cgroupfs.Reader(str(root))
+    for cid in (CID, other):
+        assert capped.read(cid, 1.0) == free.read(cid, 1.0)
+    assert capped.open_files == 5 and free.open_files == 12
+    capped.close()
+    free.close()
+    assert open_fds() == before
 
 
 def test_garbage_content_is_a_read_error_not_a_crash(tmp_path: Path) -> None:
