@@ -106,6 +106,7 @@ def decide(
     """
     if frozen:
         return prev
+    since: float | None
     if at_limit:
         since = prev.since if prev.streak > 0 and prev.since is not None else t
         return Streak(prev.streak + 1, 0, since, True)
