@@ -65,6 +65,9 @@ class ForecastSettings:
     confirm_eta_frac: float = 0.25  # if > 0, never more than this fraction of the ETA (fast leaks)
     drift_tau_frac: float = 1.0  # the drift line's window (mean age, s) in horizons...
     drift_tau_min_s: float = 1200.0  # ...but never shorter than this (s)
+    drift_long: float = 0.0  # a second drift line over this many drift windows; 0 disables it
+    # (6 catches slow leaks under large GC teeth but takes the rising half of a daily cycle
+    # for a leak until cycles are learnt; see the README)
     drift_z: float = 2.0  # the drift's rise over one window must exceed this many residual sds
     envelope_z: float = 2.0  # the peaks the drift path forecasts: line + this many residual sds
     release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
@@ -101,7 +104,7 @@ class ForecastSettings:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
         non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
                         "confirm_eta_frac", "drift_tau_frac", "drift_tau_min_s", "drift_z",
-                        "envelope_z")
+                        "drift_long", "envelope_z")
         for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -179,6 +182,7 @@ class SeriesState:
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
     drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
+    drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
 
 
 @dataclass(frozen=True)
@@ -223,6 +227,7 @@ def _initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
         alpha=settings.alpha,
         beta=settings.beta,
         drift_sums=drift.start(t, value),
+        drift_long=drift.start(t, value),
     )
 
 
@@ -268,6 +273,8 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
     new = replace(
         state,
         drift_sums=drift.fold(d, t, y, tau_s(settings)),
+        drift_long=drift.fold(state.drift_long or d, t, y,
+                              max(settings.drift_long, 1.0) * tau_s(settings)),
         fall_t=cycle.fall_t,
         cycle_s=cycle.cycle_s,
         cycle_regular=cycle.regular,
@@ -355,24 +362,31 @@ def _drift_etas(
 ) -> tuple[float, float | None, float | None] | None:
     """(eta_s, lower_s, upper_s) of the drift path when its rise is significant, else None.
 
+    Two lines: one over ``tau_s`` and one ``drift_long`` times longer (a slow leak under large
+    GC teeth only rises significantly over hours); the sooner significant ETA is used.
+
     ``eta_s``: when the peaks (line + ``envelope_z`` sds, plus the seasonal profile's highest
     offset) reach the limit; ``lower_s`` with ``z`` more sds; ``upper_s`` when the line itself
     does. Needs ``min_samples`` and one drift window of history ("learning" until then).
     """
-    d = state.drift_sums
-    tau = tau_s(settings)
-    if d is None or state.n < settings.min_samples or state.last_t - d.first_t < tau:
-        return None
-    ln = drift.line(d)
-    if ln is None or not drift.significant(ln, tau, settings.drift_z):
-        return None
-    top = max(state.season) if state.season else 0.0
-    eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
-    if eta is None:
-        return None
-    lower = drift.envelope_eta(ln, limit - top, settings.envelope_z + settings.z)
-    upper = drift.envelope_eta(ln, limit - top, 0.0)
-    return eta, lower, upper
+    best: tuple[float, float | None, float | None] | None = None
+    for d, tau in ((state.drift_sums, tau_s(settings)),
+                   (state.drift_long, settings.drift_long * tau_s(settings))):
+        if d is None or tau <= 0 or state.n < settings.min_samples:
+            continue
+        if state.last_t - d.first_t < tau:
+            continue
+        ln = drift.line(d)
+        if ln is None or not drift.significant(ln, tau, settings.drift_z):
+            continue
+        top = max(state.season) if state.season else 0.0
+        eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
+        if eta is None or (best is not None and best[0] <= eta):
+            continue
+        lower = drift.envelope_eta(ln, limit - top, settings.envelope_z + settings.z)
+        upper = drift.envelope_eta(ln, limit - top, 0.0)
+        best = (eta, lower, upper)
+    return best
 
 
 def learning(state: SeriesState, settings: ForecastSettings) -> tuple[int, int]:
@@ -413,8 +427,11 @@ def step(
         fc = Forecast(None, None, None, new.alarm, new.level, new.trend, samples=new.n)
         return new, fc
     eta, lower, upper = _etas(new, limit, settings)
-    at_limit = eta == 0.0
-    horizon = settings.horizon_s + settings.lead_s
+    at_limit = eta == 0.0 or value >= limit
+    if at_limit:
+        eta, lower, upper = 0.0, 0.0, 0.0
+    # Look ahead far enough that the confirmation still ends a horizon before the limit.
+    horizon = settings.horizon_s * (1.0 + settings.confirm_frac) + settings.lead_s
     holt = (
         new.n >= settings.min_samples
         and not at_limit
