@@ -19,17 +19,20 @@ Forecast at ``h`` seconds ahead: ``f(h) = l + b*h + s(t+h)`` with the ETS(A,A,N)
 ``f + z*sd`` does (the earliest plausible time) and ``upper_s`` where ``f - z*sd`` does (the
 latest plausible time; None when the limit is not surely reached within ``max_eta_s``).
 
-Alarm. A tick is *alarming* when the series is below the limit, trends up, its point ETA is
-within ``horizon_s + lead_s`` and ``upper_s`` exists, i.e. the rise is significant against the
-noise rather than a wobble. That last test is what keeps flat, noisy and high-but-flat series
-quiet. On a garbage-collected (sawtooth) series with a regular cycle, the point ETA must also fall
-before the next expected collection (``healthd.alarm``): a tooth's rise is not a leak, a tooth
-that crosses the limit within its own cycle is. A sharp fall (``gc_drop_sigma``) re-levels the
-model instead of feeding trend and variance. The alarm is raised after ``confirm`` consecutive
-alarming ticks that span at least ``confirm_frac * horizon_s`` seconds (a duration, so the delay
-does not depend on the sampling rate) and cleared after ``release`` consecutive quiet ones. A
-series already at or over its limit has nothing left to forecast: such ticks neither raise nor
-clear the alarm (pressure is the classifier's business).
+Alarm. Two paths, either of which makes a tick *alarming*. Holt: the series is below the limit,
+trends up, its point ETA is within the look-ahead (``horizon_s * (1 + confirm_frac) + lead_s``,
+so confirmation still ends a horizon ahead) and the trend is ``trend_z`` standard errors above
+zero; on a regular GC sawtooth the ETA must also fall before the next expected collection
+(``healthd.alarm``). Drift (``healthd.drift``): an exponentially weighted least-squares line over
+``tau_s`` (at least one horizon) rises by more than ``drift_z`` residual sds over its window,
+and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's peak) reaches the
+limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
+cache, which reset Holt's trend. The alarm is raised after ``confirm`` consecutive alarming
+ticks spanning ``confirm_frac * horizon_s`` seconds, but never more than ``confirm_eta_frac`` of
+the ETA (a fast leak is still caught), and cleared after ``release`` quiet ticks. A sample at
+or over the limit is an alarm at once. The ETA (and its interval) is reported only when one
+path's trend is significant; otherwise the forecast is "learning" (fewer than
+``learning()`` samples) or "steady".
 """
 
 from __future__ import annotations
