@@ -8,6 +8,7 @@ failure and the evidence. Must never: do I/O, read the clock or decide what to d
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from healthd.core.config import ClassifySettings, ThresholdSettings
 from healthd.core.model import (
@@ -60,6 +61,28 @@ def eta_text(eta_s: float) -> str:
     if eta_s < 5400:
         return f"~{eta_s / 60:.0f} min"
     return f"~{eta_s / 3600:.1f} h"
+
+
+def forecast_text(f: dict[str, Any]) -> str:
+    """One forecast row (``ForecastView`` fields) for people: an ETA with its interval only when
+    the trend is significant, else "learning (n of N samples)" or "steady"; "full" at the limit.
+    """
+    what = str(f.get("resource", "")).replace("_", " ")
+    flag = "!" if f.get("alarm") else ""
+    eta = f.get("eta_s")
+    if eta is not None:
+        if eta <= 0:
+            return f"{what} full{flag}"
+        text = f"{what} full in {eta_text(eta)}"
+        lo, hi = f.get("lower_s"), f.get("upper_s")
+        if lo is not None and hi is not None and hi > lo:
+            text += f" ({eta_text(lo)} to {eta_text(hi)})"
+        elif lo is not None:
+            text += f" (from {eta_text(lo)})"
+        return text + flag
+    if f.get("state") == "learning":
+        return f"{what} learning ({f.get('samples', 0)} of {f.get('samples_needed', 0)} samples)"
+    return f"{what} steady"
 
 
 def amount(resource: Resource, value: float) -> str:

@@ -150,6 +150,9 @@ class ForecastView:
     alarm: bool = False
     limit: float = 0.0
     value: float = 0.0
+    state: str = "trending"  # learning (too few samples), steady, or trending (ETA significant)
+    samples: int = 0  # samples seen so far
+    samples_needed: int = 0  # samples before the forecast stops learning
 
 
 @dataclass(frozen=True)

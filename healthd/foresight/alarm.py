@@ -94,15 +94,22 @@ def decide(
     confirm: int,
     confirm_s: float,
     release: int,
+    *,
+    at_limit: bool = False,
 ) -> Streak:
     """Advance the confirmation by one tick at epoch ``t``.
 
     Raised after ``confirm`` consecutive alarming ticks spanning at least ``confirm_s`` seconds;
-    cleared after ``release`` consecutive quiet ones. ``frozen`` ticks (at the limit, or a sample
-    that was not folded in) neither raise nor clear.
+    cleared after ``release`` consecutive quiet ones. ``frozen`` ticks (a sample that was not
+    folded in) neither raise nor clear. A series ``at_limit`` is an alarm at once: there is
+    nothing left to confirm.
     """
     if frozen:
         return prev
+    since: float | None
+    if at_limit:
+        since = prev.since if prev.streak > 0 and prev.since is not None else t
+        return Streak(prev.streak + 1, 0, since, True)
     if alarming:
         since = prev.since if prev.streak > 0 and prev.since is not None else t
         streak, calm = prev.streak + 1, 0

@@ -19,17 +19,20 @@ Forecast at ``h`` seconds ahead: ``f(h) = l + b*h + s(t+h)`` with the ETS(A,A,N)
 ``f + z*sd`` does (the earliest plausible time) and ``upper_s`` where ``f - z*sd`` does (the
 latest plausible time; None when the limit is not surely reached within ``max_eta_s``).
 
-Alarm. A tick is *alarming* when the series is below the limit, trends up, its point ETA is
-within ``horizon_s + lead_s`` and ``upper_s`` exists, i.e. the rise is significant against the
-noise rather than a wobble. That last test is what keeps flat, noisy and high-but-flat series
-quiet. On a garbage-collected (sawtooth) series with a regular cycle, the point ETA must also fall
-before the next expected collection (``healthd.alarm``): a tooth's rise is not a leak, a tooth
-that crosses the limit within its own cycle is. A sharp fall (``gc_drop_sigma``) re-levels the
-model instead of feeding trend and variance. The alarm is raised after ``confirm`` consecutive
-alarming ticks that span at least ``confirm_frac * horizon_s`` seconds (a duration, so the delay
-does not depend on the sampling rate) and cleared after ``release`` consecutive quiet ones. A
-series already at or over its limit has nothing left to forecast: such ticks neither raise nor
-clear the alarm (pressure is the classifier's business).
+Alarm. Two paths, either of which makes a tick *alarming*. Holt: the series is below the limit,
+trends up, its point ETA is within the look-ahead (``horizon_s * (1 + confirm_frac) + lead_s``,
+so confirmation still ends a horizon ahead) and the trend is ``trend_z`` standard errors above
+zero; on a regular GC sawtooth the ETA must also fall before the next expected collection
+(``healthd.alarm``). Drift (``healthd.drift``): an exponentially weighted least-squares line over
+``tau_s`` (at least one horizon) rises by more than ``drift_z`` residual sds over its window,
+and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's peak) reaches the
+limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
+cache, which reset Holt's trend. The alarm is raised after ``confirm`` consecutive alarming
+ticks spanning ``confirm_frac * horizon_s`` seconds, but never more than ``confirm_eta_frac`` of
+the ETA (a fast leak is still caught), and cleared after ``release`` quiet ticks. A sample at
+or over the limit is an alarm at once. The ETA (and its interval) is reported only when one
+path's trend is significant; otherwise the forecast is "learning" (fewer than
+``learning()`` samples) or "steady".
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from healthd.foresight import alarm
+from healthd.foresight import alarm, drift
 
 _GRID_POINTS = 160  # ETA search grid: geometric, so ~7% resolution before interpolation
 
@@ -63,7 +66,14 @@ class ForecastSettings:
     alarm_on_lower: bool = False  # time the alarm on lower_s (earliest plausible) not on eta_s
     confirm: int = 3  # consecutive alarming ticks before the alarm is raised
     confirm_frac: float = 0.5  # ...and must span this fraction of horizon_s (s), whatever the rate
-    confirm_eta_frac: float = 0.0  # if > 0, never more than this fraction of the ETA (fast leaks)
+    confirm_eta_frac: float = 0.25  # if > 0, never more than this fraction of the ETA (fast leaks)
+    drift_tau_frac: float = 1.0  # the drift line's window (mean age, s) in horizons...
+    drift_tau_min_s: float = 1200.0  # ...but never shorter than this (s)
+    drift_long: float = 0.0  # a second drift line over this many drift windows; 0 disables it
+    # (6 catches slow leaks under large GC teeth but takes the rising half of a daily cycle
+    # for a leak until cycles are learnt; see the README)
+    drift_z: float = 2.0  # the drift's rise over one window must exceed this many residual sds
+    envelope_z: float = 2.0  # the peaks the drift path forecasts: line + this many residual sds
     release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
     alpha: float = 0.1  # level smoothing (0..1) used until the first fit
     beta: float = 0.05  # trend smoothing (0..1, Holt's beta*) used until the first fit
@@ -97,7 +107,8 @@ class ForecastSettings:
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
         non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
-                        "confirm_eta_frac")
+                        "confirm_eta_frac", "drift_tau_frac", "drift_tau_min_s", "drift_z",
+                        "drift_long", "envelope_z")
         for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -174,6 +185,8 @@ class SeriesState:
     fitted_at: float | None = None  # epoch s of the last applied fit
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+    drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
+    drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,9 @@ class Forecast:
     sigma: float = 0.0  # one-step forecast error sd, series units
     alarming: bool = False  # this tick met the alarm condition (before confirmation)
     seasonal: bool = False  # a seasonal profile is in use
+    state: str = "learning"  # learning (too few samples), steady, or trending (a significant ETA)
+    samples: int = 0  # samples folded in so far
+    samples_needed: int = 0  # samples before the forecast stops learning
 
 
 _STATE_FIELDS = frozenset(f.name for f in fields(SeriesState))
@@ -234,6 +250,8 @@ def _initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
         dt_nom=settings.interval_s,
         alpha=settings.alpha,
         beta=settings.beta,
+        drift_sums=drift.start(t, value),
+        drift_long=drift.start(t, value),
     )
 
 
@@ -275,23 +293,24 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
         bound = settings.clip_sigma * sd
         e = max(-bound, min(bound, e))
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
+    d = drift.start(t, y) if state.drift_sums is None else state.drift_sums
+    common = dict(
+        drift_sums=drift.fold(d, t, y, tau_s(settings)),
+        drift_long=drift.fold(state.drift_long or d, t, y,
+                              max(settings.drift_long, 1.0) * tau_s(settings)),
+        fall_t=cycle.fall_t, cycle_s=cycle.cycle_s, cycle_regular=cycle.regular,
+        n=state.n + 1, last_t=t, dt_nom=dt_nom,
+    )
     if fall:
         # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
         # trend and the variance, or every later fall would hide inside an inflated sd.
-        return _evolve(state, fall_t=cycle.fall_t, cycle_s=cycle.cycle_s,
-                       cycle_regular=cycle.regular, n=state.n + 1, last_t=t, dt_nom=dt_nom,
-                       level=y)
+        return _evolve(state, level=y, **common)
     return _evolve(
         state,
-        fall_t=cycle.fall_t,
-        cycle_s=cycle.cycle_s,
-        cycle_regular=cycle.regular,
-        n=state.n + 1,
-        last_t=t,
-        dt_nom=dt_nom,
         level=pred + alpha * e,
         trend=state.trend + alpha * beta * e / dt_nom,
         var=state.var + w * (e * e - state.var),
+        **common,
     )
 
 
@@ -425,6 +444,53 @@ def _significant(state: SeriesState, settings: ForecastSettings) -> bool:
     return state.trend * state.dt_nom > settings.trend_z * se
 
 
+def tau_s(settings: ForecastSettings) -> float:
+    """The drift line's window (s): ``drift_tau_frac`` horizons, at least ``drift_tau_min_s``."""
+    return max(settings.drift_tau_frac * settings.horizon_s, settings.drift_tau_min_s, 1.0)
+
+
+def _drift_etas(
+    state: SeriesState, limit: float, settings: ForecastSettings
+) -> tuple[float, float | None, float | None] | None:
+    """(eta_s, lower_s, upper_s) of the drift path when its rise is significant, else None.
+
+    Two lines: one over ``tau_s`` and one ``drift_long`` times longer (a slow leak under large
+    GC teeth only rises significantly over hours); the sooner significant ETA is used.
+
+    ``eta_s``: when the peaks (line + ``envelope_z`` sds, plus the seasonal profile's highest
+    offset) reach the limit; ``lower_s`` with ``z`` more sds; ``upper_s`` when the line itself
+    does. Needs ``min_samples`` and one drift window of history ("learning" until then).
+    """
+    best: tuple[float, float | None, float | None] | None = None
+    for d, tau in ((state.drift_sums, tau_s(settings)),
+                   (state.drift_long, settings.drift_long * tau_s(settings))):
+        if d is None or tau <= 0 or state.n < settings.min_samples:
+            continue
+        if state.last_t - d.first_t < tau:
+            continue
+        ln = drift.line(d)
+        if ln is None or not drift.significant(ln, tau, settings.drift_z):
+            continue
+        top = max(state.season) if state.season else 0.0
+        eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
+        if eta is None or (best is not None and best[0] <= eta):
+            continue
+        lower = drift.envelope_eta(ln, limit - top, settings.envelope_z + settings.z)
+        upper = drift.envelope_eta(ln, limit - top, 0.0)
+        best = (eta, lower, upper)
+    return best
+
+
+def learning(state: SeriesState, settings: ForecastSettings) -> tuple[int, int]:
+    """(samples seen, samples needed) before the forecaster stops learning this series.
+
+    Needed: ``min_samples`` and one drift window (``tau_s``) at the nominal sampling interval.
+    """
+    per = state.dt_nom if state.dt_nom > 0 else settings.interval_s
+    window = math.ceil(tau_s(settings) / per) if per > 0 else settings.min_samples
+    return state.n, max(settings.min_samples, window + 1)
+
+
 def _confirm_s(eta: float | None, settings: ForecastSettings) -> float:
     """Seconds of alarming ticks needed: a share of the horizon, but a leak that will hit the
     limit sooner than that is confirmed in a share of its own ETA, so it is still caught."""
@@ -450,28 +516,46 @@ def step(
     else:
         new = _update(state, t, value, settings)
     if new.n < 2:
-        fc = Forecast(None, None, None, new.alarm, new.level, new.trend)
+        fc = Forecast(None, None, None, new.alarm, new.level, new.trend, samples=new.n)
         return new, fc
     eta, lower, upper = _etas(new, limit, settings)
-    at_limit = eta == 0.0
-    alarming = (
+    at_limit = eta == 0.0 or value >= limit
+    if at_limit:
+        eta, lower, upper = 0.0, 0.0, 0.0
+    # Look ahead far enough that the confirmation still ends a horizon before the limit.
+    horizon = settings.horizon_s * (1.0 + settings.confirm_frac) + settings.lead_s
+    holt = (
         new.n >= settings.min_samples
         and not at_limit
         and eta is not None
-        and (lower if settings.alarm_on_lower and lower is not None else eta)
-        <= settings.horizon_s + settings.lead_s
+        and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
         and _significant(new, settings)
         and (new.trend > 0 or bool(new.season))
         and alarm.before_next_fall(_cycle(new), new.last_t, eta, settings.gc_overdue)
     )
+    dr = None if at_limit else _drift_etas(new, limit, settings)
+    drifting = dr is not None and dr[0] <= horizon
+    if dr is not None and (not holt or eta is None or dr[0] < eta):
+        # The drift path's ETA is the one shown when it is the sooner (or Holt's is not trusted).
+        eta, lower, upper = dr
+    seen, needed = learning(new, settings)
+    if at_limit or holt or drifting or dr is not None:
+        label = "trending"
+    elif seen < needed:
+        label = "learning"
+    else:
+        label = "steady"
+    if label != "trending" and not at_limit:
+        eta, lower, upper = None, None, None  # an ETA without a significant trend is not shown
     verdict = alarm.decide(
         alarm.Streak(new.streak, new.calm, new.alarm_since, new.alarm),
         new.last_t,
-        alarming,
-        at_limit or new is state,  # neither raises nor clears, see module docstring
+        holt or drifting or at_limit,
+        new is state,  # a sample not folded in neither raises nor clears
         settings.confirm,
-        _confirm_s(eta, settings),
+        0.0 if at_limit else _confirm_s(eta, settings),
         settings.release,
+        at_limit=at_limit,
     )
     new = _evolve(
         new,
@@ -488,8 +572,11 @@ def step(
         level=new.level + seasonal_offset(new, new.last_t),
         trend_per_s=new.trend,
         sigma=math.sqrt(new.var),
-        alarming=alarming,
+        alarming=holt or drifting or at_limit,
         seasonal=bool(new.season),
+        state=label,
+        samples=seen,
+        samples_needed=needed,
     )
     return new, fc
 

@@ -73,7 +73,8 @@ def _series(usage: Usage) -> list[tuple[Resource, float, float]]:
 
 def view(resource: Resource, fc: Forecast, value: float, limit: float) -> ForecastView:
     """The core's view of a forecast."""
-    return ForecastView(resource, fc.eta_s, fc.lower_s, fc.upper_s, fc.alarm, limit, value)
+    return ForecastView(resource, fc.eta_s, fc.lower_s, fc.upper_s, fc.alarm, limit, value,
+                        fc.state, fc.samples, fc.samples_needed)
 
 
 class Foresight:
@@ -149,8 +150,10 @@ class Foresight:
 
     def host_rows(self) -> list[dict[str, Any]]:
         """Host forecasts for the status snapshot."""
-        return [{"resource": r.value, "eta_s": v.eta_s, "alarm": v.alarm, "value": v.value,
-                 "limit": v.limit} for r, v in self.host.items()]
+        return [{"resource": r.value, "eta_s": v.eta_s, "lower_s": v.lower_s, "upper_s": v.upper_s,
+                 "alarm": v.alarm, "value": v.value, "limit": v.limit, "state": v.state,
+                 "samples": v.samples, "samples_needed": v.samples_needed}
+                for r, v in self.host.items()]
 
     def close(self) -> None:
         """Stop the refit worker."""

