@@ -101,7 +101,7 @@ class LogTail:
     def sync(self, wanted: Mapping[str, str]) -> None:
         """Follow exactly the running containers in ``wanted`` (id -> pattern); a follower
         whose stream ended (the container stopped) is started again while still wanted,
-        from now on, keeping its counts."""
+        from now on and with fresh counts: a new process is judged on its own lines."""
         for cid in list(self._followers):
             f = self._followers[cid]
             if cid not in wanted or wanted[cid] != f.pattern:
@@ -112,8 +112,6 @@ class LogTail:
             if old is not None and not old.done.is_set():
                 continue
             new = _Follower(self.engine, cid, pattern, self.keep, self.out, self.clock)
-            if old is not None:
-                new.counts = old.counts
             self._followers[cid] = new
             new.thread.start()
 
