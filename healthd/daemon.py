@@ -24,10 +24,14 @@ from healthd.core.config import Config
 from healthd.core.model import Action, Classification, ContainerState, Resource
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
+from healthd.observe.appsignals import AppSignals
 from healthd.observe.containers import Event, Limits
+from healthd.observe.logtail import LogMatches
 from healthd.observe.memory import Memory, Tracked
 from healthd.observe.observer import Observer, Sweep
+from healthd.observe.probes import ProbeResult
 from healthd.observe.sampler import Sampler
+from healthd.observe.scrape import Scraped
 from healthd.observe.stacks import Stacks, scale_candidates
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
@@ -60,7 +64,7 @@ class Daemon:
         self.notifier = notifier
         self.dry_run = cfg.daemon.dry_run
         self.memory = Memory(engine.own_container_ids())
-        self.queue: queue.Queue[Event | Sweep | Inspected | str] = queue.Queue()
+        self.queue: queue.Queue[Any] = queue.Queue()
         self._stopping = threading.Event()
         self._turned = time.monotonic()  # when the main loop last finished an iteration
         # Called once per turn of the main loop, first after the first sweep: systemd's
@@ -99,6 +103,7 @@ class Daemon:
         self.observer = Observer(eng, self.sampler, self.memory.known, self.queue,
                                  cfg.watch.stats_interval_s, cfg.watch.docker_root or None,
                                  clock)
+        self.signals = AppSignals(eng, self.queue, cfg.signals, clock)
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -111,6 +116,7 @@ class Daemon:
         self.watcher.start()
         self._apply_sweep(self.observer.sweep())  # the first picture, before any event
         self.observer.start()
+        self.signals.start()
         while not self._stopping.is_set():
             # Set before blocking on the queue: an idle loop turns at least once a second,
             # so a stale mark means the loop is stuck inside an item, not waiting for one.
@@ -126,6 +132,8 @@ class Daemon:
                 self._on_inspected(item)
             elif isinstance(item, Sweep):
                 self._apply_sweep(item)
+            elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
+                self._on_signal(item)
             elif item == RECONNECTED:
                 self.metrics.reconnects.inc()
                 self.observer.wake()  # re-list everything: things changed while we were away
@@ -141,6 +149,7 @@ class Daemon:
         """Release everything; called after ``run`` returns."""
         self.watcher.stop()
         self.observer.stop()
+        self.signals.stop()
         self.inspector.shutdown(wait=True, cancel_futures=True)
         self.actions.shutdown()
         self.foresight.close()
@@ -238,6 +247,7 @@ class Daemon:
                 self._forget(cid)
             elif cid not in in_flight and self.memory.fresh(cid, epoch):
                 self._apply_inspect(cid, data)
+        self.signals.sync(t.state for t in self.memory.all() if t.inspected)
         for t in self.memory.all():
             t.usage = sw.usages.get(t.state.id) if t.state.running else None
             if t.usage is not None:
@@ -271,6 +281,8 @@ class Daemon:
         self.metrics.held_by_dependency.set(sum(
             1 for t in items if t.last_decision and t.last_decision.suppressed_by
             and t.last_decision.suppressed_by.startswith("dependency:")))
+        self.metrics.set_signals({t.state.name: row for t in items
+                                  if (row := self.signals.row(t.state.id)) is not None})
         topo, running = self.stacks.topology, {t.state.id for t in items if t.state.running}
         self.metrics.replicas.clear()  # services come and go: no stale series
         for svc in topo.services():
@@ -300,6 +312,18 @@ class Daemon:
         if self.cursor_ns and self.cursor_ns != self._saved_cursor_ns:
             self.ledger.set_meta(_CURSOR_KEY, str(self.cursor_ns))
             self._saved_cursor_ns = self.cursor_ns
+
+    def _on_signal(self, item: ProbeResult | Scraped | LogMatches) -> None:
+        """A probe, scrape or log count came in: fold it, forecast it, judge the container."""
+        t = self.memory.get(item.cid)
+        if t is None or not t.inspected or not self.signals.fold(item, t.state.name):
+            return
+        now = self.clock()
+        if self.signals.signals(t.state, now) is not None:
+            self.signals.set_forecasts(t.state.id, self.foresight.observe_series(
+                t.state.id, t.state.name, now, self.signals.series(t.state.id)))
+        if t.state.id not in self.actions.in_flight and self.watcher.connected:
+            self._evaluate(t)
 
     # ---- decide ------------------------------------------------------------------------
     def _context(self, now: float) -> decide.Context:
@@ -355,8 +379,10 @@ class Daemon:
         if not t.inspected:
             return  # a placeholder knows no labels or restart policy: wait for its inspect
         now = self.clock()
-        t.assessment, cls = classify.assess(t.state, t.usage, t.forecasts, now,
-                                            self.cfg.classify, self.cfg.thresholds)
+        sig = self.signals.signals(t.state, now)
+        t.assessment, cls = classify.assess(
+            t.state, t.usage, (*t.forecasts, *self.signals.forecasts(t.state.id)), now,
+            self.cfg.classify, self.cfg.thresholds, sig, self.cfg.signals)
         t.failure = cls.failure if cls else None
         self._refresh_service(t)
         cls = stack.drift(t.state, cls, self.stacks.topology, self.image_tags)
@@ -386,7 +412,7 @@ class Daemon:
             "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
             "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
             "containers": snapshot.container_rows(self.memory.all(), self.ledger,
-                                                  self.stacks.topology),
+                                                  self.stacks.topology, self.signals.row),
             "stacks": snapshot.stacks(self.stacks.topology, self.stacks.health,
                                       self.stacks.problems(), self.memory.all(), self.ledger),
             "host": self.foresight.host_rows(),

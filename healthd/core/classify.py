@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from healthd.core.config import ClassifySettings, ThresholdSettings
+from healthd.core import signals
+from healthd.core.config import ClassifySettings, SignalSettings, ThresholdSettings
 from healthd.core.model import (
     Assessment,
     Classification,
@@ -19,6 +20,7 @@ from healthd.core.model import (
     ForecastView,
     Health,
     Resource,
+    Signals,
     Usage,
 )
 
@@ -63,17 +65,23 @@ def eta_text(eta_s: float) -> str:
     return f"~{eta_s / 3600:.1f} h"
 
 
+# Application series are forecast towards their critical threshold, not a limit.
+_SERIES_NAMES = {"errors": "error ratio", "latency": "latency"}
+
+
 def forecast_text(f: dict[str, Any]) -> str:
     """One forecast row (``ForecastView`` fields) for people: an ETA with its interval only when
     the trend is significant, else "learning (n of N samples)" or "steady"; "full" at the limit.
     """
-    what = str(f.get("resource", "")).replace("_", " ")
+    resource = str(f.get("resource", ""))
+    what = _SERIES_NAMES.get(resource, resource.replace("_", " "))
+    reach = "critical" if resource in _SERIES_NAMES else "full"
     flag = "!" if f.get("alarm") else ""
     eta = f.get("eta_s")
     if eta is not None:
         if eta <= 0:
-            return f"{what} full{flag}"
-        text = f"{what} full in {eta_text(eta)}"
+            return f"{what} {reach}{flag}"
+        text = f"{what} {reach} in {eta_text(eta)}"
         lo, hi = f.get("lower_s"), f.get("upper_s")
         if lo is not None and hi is not None and hi > lo:
             text += f" ({eta_text(lo)} to {eta_text(hi)})"
@@ -91,14 +99,27 @@ def amount(resource: Resource, value: float) -> str:
         return f"{value * 100:.0f}%"
     if resource is Resource.PIDS:
         return f"{value:.0f} pids"
+    if resource is Resource.ERRORS:
+        return f"{value * 100:.0f} % errors"
+    if resource is Resource.LATENCY:
+        return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
     if value >= 2**30:
         return f"{value / 2**30:.1f} GiB"
     return f"{value / 2**20:.0f} MiB"
 
 
+def _reaches(resource: Resource) -> str:
+    """How a forecast reaching its limit reads: 'memory full', 'error ratio critical'."""
+    if resource is Resource.ERRORS:
+        return "error ratio critical"
+    if resource is Resource.LATENCY:
+        return "latency critical"
+    return f"{resource.value.replace('_', ' ')} full"
+
+
 def forecast_evidence(f: ForecastView) -> tuple[str, ...]:
     """What a forecast alarm rests on, for the log and the ledger."""
-    eta = f"{f.resource.value.replace('_', ' ')} full in {eta_text(f.eta_s or 0.0)}"
+    eta = f"{_reaches(f.resource)} in {eta_text(f.eta_s or 0.0)}"
     if f.lower_s is not None and f.upper_s is not None:
         eta += f" (between {eta_text(f.lower_s)} and {eta_text(f.upper_s)})"
     return (eta, f"now {amount(f.resource, f.value)} of {amount(f.resource, f.limit)}")
@@ -111,8 +132,14 @@ def classify(
     now: float,
     cfg: ClassifySettings,
     th: ThresholdSettings,
+    sig: Signals | None = None,
+    ss: SignalSettings | None = None,
 ) -> Classification | None:
-    """The most urgent failure of ``c``, or None when nothing is wrong."""
+    """The most urgent failure of ``c``, or None when nothing is wrong.
+
+    sig/ss: what the application says (probes, its metrics, its logs) and the thresholds
+    for it; an application failing now goes before any forecast or resource pressure.
+    """
     deaths = deaths_in_window(c, now, cfg.crash_loop_window_s)
     if deaths >= cfg.crash_loop_deaths:
         return Classification(
@@ -136,6 +163,9 @@ def classify(
         if c.health_last_output:
             ev.append(f"last output {c.health_last_output.strip()[:80]!r}")
         return Classification(Failure.UNHEALTHY, Health.CRITICAL, tuple(ev))
+    app = signals.classify(sig, ss, now) if ss is not None and c.running else None
+    if app is not None and app.severity is Health.CRITICAL:
+        return app
     for f in forecasts:
         if f.alarm and f.eta_s is not None:
             return Classification(
@@ -144,6 +174,8 @@ def classify(
                 forecast_evidence(f),
                 resource=f.resource,
             )
+    if app is not None:
+        return app
     hot = pressure(usage, th)
     if hot:
         sev, res, text = hot[0]
@@ -158,9 +190,11 @@ def assess(
     now: float,
     cfg: ClassifySettings,
     th: ThresholdSettings,
+    sig: Signals | None = None,
+    ss: SignalSettings | None = None,
 ) -> tuple[Assessment, Classification | None]:
     """Health with reasons, plus the classification it rests on."""
-    cls = classify(c, usage, forecasts, now, cfg, th)
+    cls = classify(c, usage, forecasts, now, cfg, th, sig, ss)
     reasons: list[str] = []
     if cls is not None:
         reasons.append(f"{cls.failure.value}: {'; '.join(cls.evidence)}")
@@ -173,5 +207,5 @@ def assess(
         health = Health.HEALTHY
     for f in forecasts:
         if f.eta_s is not None and not (cls and cls.resource is f.resource):
-            reasons.append(f"{f.resource.value.replace('_', ' ')} full in {eta_text(f.eta_s)}")
+            reasons.append(f"{_reaches(f.resource)} in {eta_text(f.eta_s)}")
     return Assessment(health, tuple(reasons)), cls

@@ -187,6 +187,51 @@ class LedgerSettings:
         return self.retention_days * 86400.0
 
 
+@dataclass(frozen=True)
+class SignalSettings:
+    """[signals]: probes, the applications' metrics and logs, and their thresholds."""
+
+    probe_interval_s: float = 5.0  # default per container; label healthd.probe.interval
+    probe_timeout_s: float = 2.0  # default per container; label healthd.probe.timeout
+    probe_concurrency: int = 8  # probe and scrape worker threads, shared by all containers
+    scrape_interval_s: float = 15.0
+    scrape_timeout_s: float = 3.0
+    scrape_max_bytes: int = 4_000_000  # a bigger metrics body is skipped, not parsed
+    window_s: float = 120.0  # error ratio and latency are read over this window
+    min_probes: int = 3  # probes in the window before their failure ratio counts
+    error_ratio_degraded: float = 0.05
+    error_ratio_critical: float = 0.25
+    latency_quantile: float = 0.95
+    latency_degraded_s: float = 0.5
+    latency_critical_s: float = 2.0
+    log_errors_degraded_per_min: float = 10.0
+    log_errors_critical_per_min: float = 60.0
+    log_minutes: int = 10  # per-minute log counts kept per container (bounded memory)
+    # A critical value must hold this long before it is critical (and restarts by default);
+    # until then it is degraded (alerts by default).
+    persist_s: float = 60.0
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, one per bad field; empty when the settings are usable."""
+        problems = []
+        for lo, hi in (("error_ratio_degraded", "error_ratio_critical"),
+                       ("latency_degraded_s", "latency_critical_s"),
+                       ("log_errors_degraded_per_min", "log_errors_critical_per_min")):
+            a, b = getattr(self, lo), getattr(self, hi)
+            if not 0 < a <= b:
+                problems.append(f"{lo}/{hi}: need 0 < {lo} <= {hi}, got {a} and {b}")
+        if not self.error_ratio_critical <= 1:
+            problems.append(f"error_ratio_critical: a fraction, at most 1, got "
+                            f"{self.error_ratio_critical}")
+        if not 0 < self.latency_quantile < 1:
+            problems.append(f"latency_quantile: need 0 < q < 1, got {self.latency_quantile}")
+        for name in ("probe_interval_s", "probe_timeout_s", "scrape_interval_s",
+                     "scrape_timeout_s", "window_s", "probe_concurrency", "log_minutes"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name}: must be > 0, got {getattr(self, name)}")
+        return problems
+
+
 DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "unhealthy": {"degraded": "restart", "critical": "restart"},
     "crashed": {"degraded": "restart", "critical": "restart"},
@@ -205,6 +250,12 @@ DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "config_drift": {"degraded": "alert", "critical": "alert"},
     "sustained_pressure": {"degraded": "scale_up", "critical": "scale_up"},
     "idle_replicas": {"degraded": "scale_down", "critical": "scale_down"},
+    # What the application says: alert while degraded (or critical only briefly), restart
+    # once a critical value has held for signals.persist_s.
+    "application_error": {"degraded": "alert", "critical": "restart"},
+    "latency_degraded": {"degraded": "alert", "critical": "restart"},
+    "predicted_exhaustion.errors": {"degraded": "alert", "critical": "alert"},
+    "predicted_exhaustion.latency": {"degraded": "alert", "critical": "alert"},
 }
 TABLE_ROWS = tuple(DEFAULT_TABLE)
 SEVERITIES = (Health.DEGRADED.value, Health.CRITICAL.value)
@@ -231,6 +282,7 @@ class Config:
     dependencies: tuple[DependencySpec, ...] = ()
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
+    signals: SignalSettings = field(default_factory=SignalSettings)
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -261,6 +313,7 @@ SECTIONS: dict[str, type[Any]] = {
     "scaling": ScalingSettings,
     "ledger": LedgerSettings,
     "notifications": NotificationSettings,
+    "signals": SignalSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),

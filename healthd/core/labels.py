@@ -6,6 +6,7 @@ reported back as a message (the caller logs it and skips the label), never raise
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 ENABLE = "healthd.enable"
@@ -20,6 +21,23 @@ DEPENDS_ON = "healthd.depends_on"  # svc1,svc2 (names within its compose project
 RESTART_WITH = "healthd.restart_with"  # svc: restart me after svc restarted and is healthy
 REPLICAS_MIN = "healthd.replicas.min"
 REPLICAS_MAX = "healthd.replicas.max"
+
+# Application signals: probes, the application's own metrics, its logs.
+PROBE_HTTP = "healthd.probe.http"  # http://127.0.0.1:8080/health
+PROBE_TCP = "healthd.probe.tcp"  # 127.0.0.1:5432
+PROBE_INTERVAL = "healthd.probe.interval"  # seconds
+PROBE_TIMEOUT = "healthd.probe.timeout"  # seconds
+PROBE_EXPECT_STATUS = "healthd.probe.expect_status"  # 200,204 or 2xx (default: 2xx and 3xx)
+PROBE_EXPECT_BODY = "healthd.probe.expect_body"  # a regular expression the body must match
+METRICS_URL = "healthd.metrics.url"  # a Prometheus text endpoint
+METRICS_REQUESTS = "healthd.metrics.requests"  # counter of all requests (name{label="v"})
+METRICS_ERRORS = "healthd.metrics.errors"  # counter of failed ones (name{code=~"5.."})
+METRICS_LATENCY = "healthd.metrics.latency"  # latency histogram's name (seconds)
+LOGS_ERROR_PATTERN = "healthd.logs.error_pattern"  # a regular expression per log line
+
+DEFAULT_REQUESTS = "http_requests_total"
+DEFAULT_ERRORS = 'http_requests_total{code=~"5.."}'
+DEFAULT_LATENCY = "http_request_duration_seconds"
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
@@ -100,3 +118,159 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
         swarm_task=SWARM_TASK in d,
         problems=tuple(problems),
     )
+
+
+@dataclass(frozen=True)
+class Selector:
+    """A metric name with label matchers: ``http_requests_total{code=~"5..",job="api"}``.
+
+    matchers: (label, op, value) with op "=", "!=", "=~" or "!~" (regexes fully anchored,
+    as in PromQL).
+    """
+
+    name: str
+    matchers: tuple[tuple[str, str, str], ...] = ()
+
+    def matches(self, name: str, sample_labels: dict[str, str]) -> bool:
+        """True when a sample ``name{sample_labels}`` is selected."""
+        if name != self.name:
+            return False
+        for label, op, value in self.matchers:
+            got = sample_labels.get(label, "")
+            if (op == "=" and got != value) or (op == "!=" and got == value):
+                return False
+            if op in ("=~", "!~") and (re.fullmatch(value, got) is None) == (op == "=~"):
+                return False
+        return True
+
+
+_SELECTOR = re.compile(r"\s*([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(?:\{(.*)\})?\s*")
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*,?')
+
+
+def selector(raw: str) -> Selector | None:
+    """Parse a selector; None when it is not one (or a regex in it does not compile)."""
+    m = _SELECTOR.fullmatch(raw)
+    if m is None:
+        return None
+    matchers, body = [], (m.group(2) or "").strip()
+    while body:
+        mm = _MATCHER.match(body)
+        if mm is None:
+            return None
+        label, op, value = mm.group(1), mm.group(2), mm.group(3).replace('\\"', '"')
+        if op in ("=~", "!~"):
+            try:
+                re.compile(value)
+            except re.error:
+                return None
+        matchers.append((label, op, value))
+        body = body[mm.end():].strip()
+    return Selector(m.group(1), tuple(matchers))
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    """What a container's labels ask healthd to watch of the application itself.
+
+    interval_s/timeout_s: None means the [signals] defaults. expect_status: allowed codes,
+    empty for any 2xx or 3xx. ``problems`` lists ignored bad values.
+    """
+
+    probe_http: str | None = None
+    probe_tcp: tuple[str, int] | None = None
+    interval_s: float | None = None
+    timeout_s: float | None = None
+    expect_status: tuple[int, ...] = ()
+    expect_body: str | None = None
+    metrics_url: str | None = None
+    requests: Selector = Selector(DEFAULT_REQUESTS)
+    errors: Selector = Selector("http_requests_total", (("code", "=~", "5.."),))
+    latency: str = DEFAULT_LATENCY
+    error_pattern: str | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        """True when anything is to be watched."""
+        return bool(self.probe_http or self.probe_tcp or self.metrics_url or self.error_pattern)
+
+
+def _status_codes(raw: str, problems: list[str]) -> tuple[int, ...]:
+    codes: list[int] = []
+    for part in raw.replace(" ", "").split(","):
+        if len(part) == 3 and part[0] in "12345" and part[1:].lower() == "xx":
+            base = int(part[0]) * 100
+            codes += range(base, base + 100)
+        elif part.isdigit() and 100 <= int(part) <= 599:
+            codes.append(int(part))
+        else:
+            problems.append(f"label {PROBE_EXPECT_STATUS}={raw!r} ignored: expected codes "
+                            "like 200,204 or 2xx")
+            return ()
+    return tuple(codes)
+
+
+def _regex(key: str, raw: str, problems: list[str]) -> str | None:
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        problems.append(f"label {key}={raw!r} ignored: not a regular expression ({exc})")
+        return None
+    return raw
+
+
+def _hostport(raw: str, problems: list[str]) -> tuple[str, int] | None:
+    host, _, port = raw.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        problems.append(f"label {PROBE_TCP}={raw!r} ignored: expected host:port")
+        return None
+    return host, int(port)
+
+
+def _url(key: str, raw: str, problems: list[str]) -> str | None:
+    if not re.match(r"https?://[^/\s]+", raw.strip()):
+        problems.append(f"label {key}={raw!r} ignored: expected an http:// or https:// URL")
+        return None
+    return raw.strip()
+
+
+def signal_spec(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> SignalSpec:
+    """Read the probe, metrics and logs labels; bad values are skipped with a problem."""
+    d = dict(labels)
+    problems: list[str] = []
+    values: dict[str, object] = {}
+    if PROBE_HTTP in d:
+        values["probe_http"] = _url(PROBE_HTTP, d[PROBE_HTTP], problems)
+    if PROBE_TCP in d:
+        values["probe_tcp"] = _hostport(d[PROBE_TCP], problems)
+    for key, field in ((PROBE_INTERVAL, "interval_s"), (PROBE_TIMEOUT, "timeout_s")):
+        if key in d:
+            v = _seconds(key, d[key], problems)
+            values[field] = v if v else None
+    if PROBE_EXPECT_STATUS in d:
+        values["expect_status"] = _status_codes(d[PROBE_EXPECT_STATUS], problems)
+    if PROBE_EXPECT_BODY in d:
+        values["expect_body"] = _regex(PROBE_EXPECT_BODY, d[PROBE_EXPECT_BODY], problems)
+    if METRICS_URL in d:
+        values["metrics_url"] = _url(METRICS_URL, d[METRICS_URL], problems)
+    for key, field in ((METRICS_REQUESTS, "requests"), (METRICS_ERRORS, "errors")):
+        if key in d:
+            sel = selector(d[key])
+            if sel is None:
+                problems.append(f"label {key}={d[key]!r} ignored: expected a metric name "
+                                'with optional matchers, like name{code=~"5.."}')
+            else:
+                values[field] = sel
+    if METRICS_LATENCY in d:
+        sel = selector(d[METRICS_LATENCY])
+        if sel is None or sel.matchers:
+            problems.append(f"label {METRICS_LATENCY}={d[METRICS_LATENCY]!r} ignored: "
+                            "expected a histogram's name")
+        else:
+            values["latency"] = sel.name
+    if LOGS_ERROR_PATTERN in d:
+        values["error_pattern"] = _regex(LOGS_ERROR_PATTERN, d[LOGS_ERROR_PATTERN], problems)
+    return SignalSpec(**values, problems=tuple(problems))  # type: ignore[arg-type]

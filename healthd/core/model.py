@@ -34,6 +34,8 @@ class Failure(str, enum.Enum):
     CONFIG_DRIFT = "config_drift"  # its config hash or image differs from what it should run
     SUSTAINED_PRESSURE = "sustained_pressure"  # a scalable service's replicas are short
     IDLE_REPLICAS = "idle_replicas"  # a scaled-up service has had slack for a whole window
+    APPLICATION_ERROR = "application_error"  # its requests, probes or logs say it fails
+    LATENCY_DEGRADED = "latency_degraded"  # it answers, but too slowly
 
 
 class Action(str, enum.Enum):
@@ -55,6 +57,8 @@ class Resource(str, enum.Enum):
     PIDS = "pids"
     HOST_MEMORY = "host_memory"
     HOST_DISK = "host_disk"
+    ERRORS = "errors"  # an application's error ratio (0..1), towards its critical threshold
+    LATENCY = "latency"  # an application's latency quantile (s), towards its critical threshold
 
 
 class Outcome(str, enum.Enum):
@@ -153,6 +157,31 @@ class ForecastView:
     state: str = "trending"  # learning (too few samples), steady, or trending (ETA significant)
     samples: int = 0  # samples seen so far
     samples_needed: int = 0  # samples before the forecast stops learning
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What an application itself says, as the core consumes it (all optional).
+
+    probe_ok: the last probe's verdict (None without a probe); error_ratio: 0..1 over
+    ``window_s`` from the metrics endpoint or the probes; latency_s: the configured quantile
+    in seconds; log_errors_per_min: matching log lines per minute. ``*_since``: epoch
+    seconds since when the value has stood over its critical threshold (None when not).
+    """
+
+    probe_ok: bool | None = None
+    probe_latency_s: float | None = None
+    probe_detail: str = ""
+    error_ratio: float | None = None
+    error_source: str = ""  # "metrics" or "probes"
+    latency_s: float | None = None
+    latency_source: str = ""
+    log_errors_per_min: float | None = None
+    last_log_match: str = ""
+    window_s: float = 0.0
+    errors_since: float | None = None
+    latency_since: float | None = None
+    logs_since: float | None = None
 
 
 @dataclass(frozen=True)

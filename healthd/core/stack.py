@@ -137,9 +137,11 @@ def followed_restart(
 
 
 # Failures that make a service "down" for the services that depend on it. Pressure and
-# forecasts do not: a busy database still answers.
+# forecasts do not: a busy database still answers. An application failing its requests
+# (application_error) is down for its dependents; a slow one (latency_degraded) still
+# answers, and its dependents' own slowness is theirs to heal.
 _DOWN = frozenset({Failure.UNHEALTHY, Failure.CRASHED, Failure.OOM_KILLED, Failure.CRASH_LOOP,
-                   Failure.DEPENDENCY_FAILURE})
+                   Failure.DEPENDENCY_FAILURE, Failure.APPLICATION_ERROR})
 
 
 @dataclass(frozen=True)

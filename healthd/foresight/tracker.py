@@ -119,6 +119,17 @@ class Foresight:
                 g[3] = alarmed
         return views
 
+    def observe_series(self, cid: str, name: str, t: float,
+                       series: list[tuple[Resource, float, float]]) -> tuple[ForecastView, ...]:
+        """Feed an application's signal values (error ratio, latency) at epoch ``t``, each
+        with its critical threshold as the limit; returns a view per series."""
+        views = tuple(self._track(cid, res, t, v, lim) for res, v, lim in series)
+        for v in views:
+            eta = v.eta_s if v.eta_s is not None else float("inf")
+            self.metrics.forecast_eta.labels(name, v.resource.value).set(eta)
+            self.metrics.forecast_alarm.labels(name, v.resource.value).set(int(v.alarm))
+        return views
+
     def observe_host(self, res: Resource, t: float, used: float, total: float) -> ForecastView:
         """Feed one host sample (memory or docker data-root disk)."""
         v = self._track("host", res, t, used, total)

@@ -325,6 +325,26 @@ class Engine:
 
         return gen(), stream
 
+    def logs(self, cid: str, since: float) -> tuple[Iterator[bytes], Any]:
+        """Follow a container's stdout and stderr from epoch ``since`` on; returns (chunks
+        of bytes, stream to close). The chunks end when the container stops."""
+        try:
+            stream = self.api.logs(cid, stream=True, follow=True, since=max(since, 1.0),
+                                   timestamps=False)
+        except docker.errors.NotFound as exc:
+            raise ContainerGone(cid) from exc
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise EngineUnavailable(f"following the logs of {cid[:12]}: {exc}") from exc
+
+        def gen() -> Iterator[bytes]:
+            try:
+                for chunk in stream:
+                    yield bytes(chunk)
+            except (*_CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
+                raise EngineUnavailable(f"log stream of {cid[:12]} dropped: {exc}") from exc
+
+        return gen(), stream
+
     def close(self) -> None:
         """Release the client's connections."""
         self.client.close()

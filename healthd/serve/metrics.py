@@ -114,6 +114,36 @@ class Metrics:
             "healthd_notification_delivery_seconds",
             "From a notice's creation to its receiver's acknowledgement (includes group_wait_s"
             " and retries)", ["target"], buckets=NOTIFY_BUCKETS, registry=r)
+        # Application signals, one series per container that asks for them (bounded by the
+        # containers watched; a container's series go when it does).
+        self.probe_up = Gauge("healthd_probe_success",
+                              "1 when the container's last probe succeeded, else 0",
+                              ["container"], registry=r)
+        self.probe_seconds = Gauge("healthd_probe_duration_seconds",
+                                   "Duration of the container's last probe", ["container"],
+                                   registry=r)
+        self.app_error_ratio = Gauge("healthd_app_error_ratio",
+                                     "Failed over all requests (or probes) in the signals "
+                                     "window, 0..1", ["container"], registry=r)
+        self.app_latency = Gauge("healthd_app_latency_seconds",
+                                 "The configured latency quantile over the signals window",
+                                 ["container"], registry=r)
+        self.app_log_errors = Gauge("healthd_app_log_errors_per_minute",
+                                    "Log lines matching the container's error pattern, per "
+                                    "minute over the signals window", ["container"], registry=r)
+
+    def set_signals(self, rows: dict[str, dict[str, object]]) -> None:
+        """Export the latest signals by container name (rows of ``AppSignals.row``)."""
+        gauges = (("probe_ok", self.probe_up), ("probe_latency_s", self.probe_seconds),
+                  ("error_ratio", self.app_error_ratio), ("latency_s", self.app_latency),
+                  ("log_errors_per_min", self.app_log_errors))
+        for _, g in gauges:
+            g.clear()  # containers come and go: no stale series
+        for name, row in rows.items():
+            for key, g in gauges:
+                v = row.get(key)
+                if isinstance(v, (int, float)):
+                    g.labels(name).set(float(v))
 
     def set_ledger(self, up: bool, pending: int, dropped: int) -> None:
         """Export the ledger's health; ``dropped`` is its running total since start."""

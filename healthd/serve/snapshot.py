@@ -6,7 +6,7 @@ ledger's last actions. Must never: decide or change anything; it only reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from healthd.core.stack import ServiceHealth
@@ -15,9 +15,11 @@ from healthd.observe.memory import Tracked
 from healthd.store.ledger import Ledger
 
 
-def container_rows(items: Iterable[Tracked], ledger: Ledger,
-                   topology: Topology) -> list[dict[str, Any]]:
-    """One row per watched container, sorted by name."""
+def container_rows(items: Iterable[Tracked], ledger: Ledger, topology: Topology,
+                   signals: Callable[[str], dict[str, Any] | None] | None = None,
+                   ) -> list[dict[str, Any]]:
+    """One row per watched container, sorted by name; ``signals`` gives a container's
+    application signals by id (probe, error ratio, latency, log errors), if any."""
     rows = []
     for t in sorted(items, key=lambda x: x.state.name):
         last = ledger.last_action_for(t.state.name)
@@ -32,6 +34,7 @@ def container_rows(items: Iterable[Tracked], ledger: Ledger,
             "last_action_at": last.at if last else None,
             "forecasts": [f.__dict__ | {"resource": f.resource.value} for f in t.forecasts],
             "usage": t.usage.__dict__ if t.usage else None,
+            "signals": signals(t.state.id) if signals else None,
         })
     return rows
 

@@ -27,10 +27,36 @@ def ago(now: float, then: float | None) -> str:
 
 
 def _forecast_text(row: dict[str, Any]) -> str:
-    rows = row.get("forecasts") or []
+    sig = row.get("signals") or {}
+    rows = [*(row.get("forecasts") or []), *(sig.get("forecasts") or [])]
     parts = [forecast_text(f) for f in rows
              if f.get("eta_s") is not None or f.get("state") == "learning"]
     return ", ".join(parts) or ("steady" if rows else "")
+
+
+def _seconds(s: float) -> str:
+    return f"{s * 1000:.0f} ms" if s < 1 else f"{s:.1f} s"
+
+
+def signals_text(sig: dict[str, Any] | None) -> str:
+    """'probe ok 12 ms, errors 3 %, p95 80 ms, log errors 4/min'; '-' without signals."""
+    if not sig:
+        return "-"
+    parts = []
+    if sig.get("probe_ok") is not None:
+        lat = sig.get("probe_latency_s")
+        parts.append(("probe ok" if sig["probe_ok"] else f"probe FAIL ({sig.get('probe_detail')})")
+                     + (f" {_seconds(lat)}" if lat is not None else ""))
+    if sig.get("error_ratio") is not None:
+        parts.append(f"errors {sig['error_ratio'] * 100:.0f} %")
+    if sig.get("latency_s") is not None:
+        q = sig.get("latency_quantile") or 0.95
+        parts.append(f"p{q * 100:g} {_seconds(sig['latency_s'])}")
+    if sig.get("log_errors_per_min") is not None:
+        parts.append(f"log errors {sig['log_errors_per_min']:.0f}/min")
+    if sig.get("metrics_problem"):
+        parts.append("metrics skipped")
+    return ", ".join(parts) or "-"
 
 
 def table(rows: Sequence[Sequence[str]]) -> str:
@@ -63,7 +89,8 @@ def _services_table(stacks: dict[str, Any], now: float) -> list[str]:
 def render_status(snap: dict[str, Any]) -> str:
     """Services by stack, then one row per container: health, reason, forecast, last action."""
     now = float(snap.get("now") or 0.0)
-    head = [["CONTAINER", "SERVICE", "HEALTH", "REASON", "FORECAST", "LAST ACTION", "WHEN"]]
+    head = [["CONTAINER", "SERVICE", "HEALTH", "REASON", "SIGNALS", "FORECAST", "LAST ACTION",
+             "WHEN"]]
     body = []
     rows = sorted(snap.get("containers", []),
                   key=lambda r: (r.get("service") or "~", r["name"]))
@@ -76,7 +103,8 @@ def render_status(snap: dict[str, Any]) -> str:
         if r.get("last_action_outcome"):
             last = f"{last} ({r['last_action_outcome']})"
         body.append([r["name"], r.get("service") or "-", r["health"], reason,
-                     _forecast_text(r) or "-", last, ago(now, r.get("last_action_at"))])
+                     signals_text(r.get("signals")), _forecast_text(r) or "-", last,
+                     ago(now, r.get("last_action_at"))])
     mode = " (dry-run)" if snap.get("dry_run") else ""
     engine = "connected" if snap.get("engine_connected") else "DISCONNECTED"
     lines = [f"healthd{mode}: engine {engine}, stats via {snap.get('stats_path')}, "

@@ -68,8 +68,8 @@ def test_status_header_flags_dry_run_and_disconnected_engine() -> None:
 def test_status_table_has_a_header_and_one_row_per_container() -> None:
     text = status.render_status(snap())
     lines = lines_of(text)
-    assert lines[1].split() == ["CONTAINER", "SERVICE", "HEALTH", "REASON", "FORECAST", "LAST",
-                                "ACTION", "WHEN"]
+    assert lines[1].split() == ["CONTAINER", "SERVICE", "HEALTH", "REASON", "SIGNALS",
+                                "FORECAST", "LAST", "ACTION", "WHEN"]
     assert [line.split()[0] for line in lines[2:]] == ["api", "db"]
 
 
