@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPE_VERSION = 1  # bump to rebuild every cached base
+RECIPE_VERSION = 2  # bump to rebuild every cached base
 PACKAGES = ("python3", "python3-venv")
 # Documentation is no use in an image; copyright files stay.
 DPKG_OPTS = ("path-exclude=/usr/share/man/*", "path-exclude=/usr/share/doc/*",
@@ -61,6 +61,20 @@ def _locked(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _prune(pattern: str, keep: Path, max_age_s: float = 86400.0) -> None:
+    """Delete cache entries matching ``pattern`` but ``keep`` that nobody touched for a day
+    (other checkouts of the repo may share the cache with other keys)."""
+    for old in cache_dir().glob(pattern):
+        try:
+            stale = old != keep and time.time() - old.stat().st_mtime > max_age_s
+        except OSError:
+            continue
+        if stale and old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        elif stale:
+            old.unlink(missing_ok=True)
 
 
 def _digest(*parts: bytes | str) -> str:
@@ -122,15 +136,14 @@ def base_rootfs() -> tuple[Path, str]:
     with _locked("base"):
         if target.exists():
             return target, key
-        tmp = target.with_suffix(".tmp")
-        args = [tool, "--variant=minbase", f"--include={','.join(PACKAGES)}", "--mode=root",
-                "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", "--quiet",
+        # The name's .tar matters too: mmdebstrap picks its output format by extension.
+        tmp = target.with_name(f"{target.stem}.partial.tar")
+        args = [tool, "--variant=minbase", "--format=tar", f"--include={','.join(PACKAGES)}",
+                "--mode=root", "--hook-dir=/usr/share/mmdebstrap/hooks/merged-usr", "--quiet",
                 *(f"--dpkgopt={o}" for o in DPKG_OPTS), suite, str(tmp), *map(str, sources)]
         _run(args, "mmdebstrap", 1200)
         tmp.rename(target)
-    for old in cache_dir().glob(f"base-{suite}-*.tar"):
-        if old != target:
-            old.unlink(missing_ok=True)
+    _prune(f"base-{suite}-*", target)
     return target, key
 
 
@@ -160,9 +173,7 @@ def dependency_wheels() -> tuple[Path, str]:
         for whl in tmp.glob("healthd-*.whl"):
             whl.unlink()
         tmp.rename(target)
-    for old in cache_dir().glob(f"wheels-{_py_tag()}-*"):
-        if old != target:
-            shutil.rmtree(old, ignore_errors=True)
+    _prune(f"wheels-{_py_tag()}-*", target)
     return target, key
 
 

@@ -23,6 +23,8 @@ from healthd.serve.access import REASONS
 # its creation time, which no rule or dashboard reads (it doubles the counters' series).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
+# The engine events healthd subscribes to (observe.engine.EVENTS; a unit test keeps them equal).
+EVENT_VERBS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Notification latency includes group_wait_s (30 s by default) and retries after outages.
 NOTIFY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
@@ -71,7 +73,11 @@ class Metrics:
         self.refits = Counter("healthd_forecast_refits_total",
                               "Forecaster parameter refits finished, by result", ["result"],
                               registry=r)
-        # Export the common series at 0 from the start, so rates work from the first scrape.
+        # Export the common series at 0 from the start, so rates work from the first scrape
+        # and every series the rules and dashboard name exists on a fresh healthd.
+        for verb in EVENT_VERBS:
+            self.events.labels(verb)
+        self.refits.labels("ok")
         for action in ("restart", "alert"):
             self.latency.labels(action)
             self.decisions.labels(action, "none")

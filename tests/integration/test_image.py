@@ -66,6 +66,7 @@ def test_container_watches_as_non_root_and_its_healthcheck_follows_healthz(
     wait_for(lambda: _health(engine, name) == "healthy", 60,
              what=f"the container healthy\n{logs()}")
     assert engine.cli("exec", name, "id", "-u").stdout.strip() == "10985"
+    started = engine.cli("inspect", "--format", "{{.State.StartedAt}}", name).stdout.strip()
     # The fast stats path works from the container (cgroup files, read-only mount).
     snap = json.loads(engine.cli("exec", name, "healthd", "status", "--json").stdout)
     assert snap["engine_connected"] is True and snap["stats_path"] == "cgroup"
@@ -79,6 +80,11 @@ def test_container_watches_as_non_root_and_its_healthcheck_follows_healthz(
              what=f"the container unhealthy while its loop is wedged\n{logs()}")
     wait_for(lambda: _health(engine, name) == "healthy", 60,
              what=f"the container healthy again\n{logs()}")
-    # It never acted on itself while its own container was unhealthy.
+    # It never acted on itself while its own container was unhealthy: the restart its
+    # unhealthy state asked for was held back, and the container never restarted.
     state = engine.cli("exec", name, "healthd", "history", "--json").stdout
-    assert [r for r in json.loads(state) if r["container"] == name] == []
+    own = [r for r in json.loads(state) if r["container"] == name]
+    assert own and all(r["outcome"] == "skipped" for r in own), own
+    assert all("healthd never acts on its own container" in r["explanation"] for r in own), own
+    assert engine.cli("inspect", "--format", "{{.RestartCount}} {{.State.StartedAt}}",
+                      name).stdout.split()[1] == started

@@ -39,3 +39,13 @@ def test_unauthorized_counter_starts_at_zero_for_every_reason() -> None:
     text = Metrics().render().decode()
     for reason in ("missing", "wrong", "unconfigured"):
         assert f'healthd_http_unauthorized_total{{reason="{reason}"}} 0.0' in text
+
+
+def test_event_and_refit_series_exist_before_the_first_event() -> None:
+    from healthd.observe.engine import EVENTS
+    from healthd.serve.metrics import EVENT_VERBS
+
+    assert EVENT_VERBS == EVENTS
+    text = Metrics().render().decode()
+    assert 'healthd_events_total{action="die"} 0.0' in text
+    assert 'healthd_forecast_refits_total{result="ok"} 0.0' in text
