@@ -298,6 +298,11 @@ def test_compose_up_removes_healthds_replicas_unless_its_scale_counts_them(
     assert project.by_name() == {project.replica(1): tpl_id}
 
 
+@pytest.mark.parametrize(("compose_labels", "why"), [
+    ((), "not a compose replica"),
+    ((labels.COMPOSE_PROJECT + "=p", labels.COMPOSE_SERVICE + "=s", labels.COMPOSE_NUMBER + "=1"),
+     "custom container name"),
+], ids=["plain-container", "container_name"])
 def test_create_replica_refuses_what_compose_could_not_scale_either(
     containers: Containers, he: HealthdEngine, compose_labels: tuple[str, ...], why: str
 ) -> None:
