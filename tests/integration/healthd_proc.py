@@ -191,3 +191,23 @@ class Healthd:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def assert_promtool_clean(text: str) -> None:
+    """``promtool check metrics`` finds nothing in an exposition (fails under CI without it)."""
+    import shutil
+
+    import pytest
+
+    try:
+        from tests.engine import in_ci
+    except ModuleNotFoundError:
+        from engine import in_ci  # type: ignore[no-redef]
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if in_ci():
+            pytest.fail("promtool missing: scripts/setup --test installs it")
+        pytest.skip("promtool not installed (Debian package prometheus)")
+    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr

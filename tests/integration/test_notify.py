@@ -9,7 +9,6 @@ exhausts the restart budget. Every wait has a deadline; nothing sleeps for a fix
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -24,9 +23,9 @@ from healthd.core.model import Action, ContainerState, Decision, Failure, Health
 from healthd.core.notifyconfig import NotifyTarget, TargetKind
 from healthd.serve.metrics import Metrics
 from healthd.store.spool import Spool
-from tests.engine import Containers, Engine, in_ci, wait_for
+from tests.engine import Containers, Engine, wait_for
 from tests.integration.alertmanager import Alertmanager
-from tests.integration.healthd_proc import Healthd
+from tests.integration.healthd_proc import Healthd, assert_promtool_clean
 from tests.integration.receiver import Receiver
 
 COMPOSE = (("com.docker.compose.project", "shop"), ("com.docker.compose.service", "api"))
@@ -228,14 +227,7 @@ def test_notification_metrics_pass_promtool(
     assert 'healthd_notifications_total{result="sent",target="ops"} 1.0' in text
     assert 'healthd_notification_spool_depth{target="ops"}' in text
     assert "healthd_notification_delivery_seconds_bucket" in text
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if in_ci():
-            pytest.fail("promtool missing: scripts/setup --test installs it")
-        pytest.skip("promtool not installed (Debian package prometheus)")
-    done = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
-                          text=True, timeout=60)
-    assert done.returncode == 0 and not done.stdout.strip(), done.stdout + done.stderr
+    assert_promtool_clean(text)
 
 
 # --- healthd notify --test --------------------------------------------------------------
