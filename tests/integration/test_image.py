@@ -70,14 +70,25 @@ def test_container_watches_as_non_root_and_its_healthcheck_follows_healthz(
     # The fast stats path works from the container (cgroup files, read-only mount).
     snap = json.loads(engine.cli("exec", name, "healthd", "status", "--json").stdout)
     assert snap["engine_connected"] is True and snap["stats_path"] == "cgroup"
-    # Wedge the main loop on the ledger's lock, from inside the container.
-    holder = engine.cli(
-        "exec", "-d", name, "python3", "-c",
-        "import sqlite3, time; db = sqlite3.connect('/var/lib/healthd/state.db');"
-        " db.execute('BEGIN EXCLUSIVE'); time.sleep(7)")
-    assert holder.returncode == 0
+    # Wedge the main loop the way a hung filesystem would (tests/integration/wedge.py): a
+    # compose project whose file is a FIFO inside healthd's container. The ledger cannot be
+    # used for this any more: a locked database only sends its writes to the backlog.
+    assert engine.cli("exec", name, "sh", "-c",
+                      "mkdir -p /tmp/w && mkfifo /tmp/w/hung.yml").returncode == 0
+    engine.cli("run", "-d", "--name", f"{name}-wedge", "--network", "none",
+               "--label", "com.docker.compose.project=wedge",
+               "--label", "com.docker.compose.service=hung",
+               "--label", "com.docker.compose.project.working_dir=/tmp/w",
+               "--label", "com.docker.compose.project.config_files=hung.yml",
+               engine.image, "sleep", "100000")
+    container.append(f"{name}-wedge")
     wait_for(lambda: _health(engine, name) == "unhealthy", 30,
              what=f"the container unhealthy while its loop is wedged\n{logs()}")
+    # A regular file takes the FIFO's place, then the blocked reader gets its bytes.
+    assert engine.cli("exec", name, "sh", "-c",
+                      "ln /tmp/w/hung.yml /tmp/w/old.fifo"
+                      " && echo 'services: {}' > /tmp/w/new.yml && mv /tmp/w/new.yml /tmp/w/hung.yml"
+                      " && echo 'services: {}' > /tmp/w/old.fifo").returncode == 0
     wait_for(lambda: _health(engine, name) == "healthy", 60,
              what=f"the container healthy again\n{logs()}")
     # It never acted on itself while its own container was unhealthy: the restart its
