@@ -87,7 +87,8 @@ def test_container_watches_as_non_root_and_its_healthcheck_follows_healthz(
     # A regular file takes the FIFO's place, then the blocked reader gets its bytes.
     assert engine.cli("exec", name, "sh", "-c",
                       "ln /tmp/w/hung.yml /tmp/w/old.fifo"
-                      " && echo 'services: {}' > /tmp/w/new.yml && mv /tmp/w/new.yml /tmp/w/hung.yml"
+                      " && echo 'services: {}' > /tmp/w/new.yml"
+                      " && mv /tmp/w/new.yml /tmp/w/hung.yml"
                       " && echo 'services: {}' > /tmp/w/old.fifo").returncode == 0
     wait_for(lambda: _health(engine, name) == "healthy", 60,
              what=f"the container healthy again\n{logs()}")
