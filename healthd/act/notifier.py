@@ -116,7 +116,15 @@ class Notifier:
     # ---- intake ------------------------------------------------------------------------
     def submit(self, d: Decision, outcome: Outcome, labels: Iterable[tuple[str, str]] = (),
                error: str | None = None) -> None:
-        """A decision was recorded with ``outcome``: notify about it if it is worth it."""
+        """A decision was recorded with ``outcome``: notify about it if it is worth it.
+        Never raises: a notification problem must not stop healing."""
+        try:
+            self._submit(d, outcome, labels, error)
+        except Exception:
+            log.exception("notification about %s lost", d.target_name)
+
+    def _submit(self, d: Decision, outcome: Outcome, labels: Iterable[tuple[str, str]],
+                error: str | None) -> None:
         now = self.clock()
         n = notices.notice_for(d, outcome, labels, self.make_id(), now, error or "")
         if n is None:
@@ -129,17 +137,21 @@ class Notifier:
         self._queue(n, now)
 
     def healthy(self, state: ContainerState) -> None:
-        """``state`` is healthy now: resolve what was notified about it, if anything."""
+        """``state`` is healthy now: resolve what was notified about it, if anything.
+        Never raises, like ``submit``."""
         if state.name not in self._open:  # the common case, checked without the lock
             return
-        now = self.clock()
-        with self._lock:
-            n, self._open = notices.resolution(self._open, state.name, state.id,
-                                               self.make_id(), now)
-        if n is None:
-            return
-        self.spool.save_open(state.name, ())
-        self._queue(n, now)
+        try:
+            now = self.clock()
+            with self._lock:
+                n, self._open = notices.resolution(self._open, state.name, state.id,
+                                                   self.make_id(), now)
+            if n is None:
+                return
+            self.spool.save_open(state.name, ())
+            self._queue(n, now)
+        except Exception:
+            log.exception("resolved notice about %s lost", state.name)
 
     def open_alerts(self) -> Mapping[str, tuple[Alert, ...]]:
         """What is open per container (for tests and status)."""

@@ -74,7 +74,8 @@ class NotifyTarget:
     repeat_interval_s: float = 14400.0  # the same notice again only after this long
     timeout_s: float = 10.0  # per delivery attempt
     retry_min_s: float = 1.0  # back-off after a failed attempt: doubles from this...
-    retry_max_s: float = 300.0  # ...up to this
+    # ...up to this: also the longest a receiver back from an outage waits for its backlog.
+    retry_max_s: float = 30.0
     alert_ttl_s: float = 3900.0  # alertmanager: endsAt of a firing alert, after startsAt
 
     def wants(self, kind: EventKind) -> bool:
