@@ -268,24 +268,21 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
     pred = state.level + state.trend * dt
     e = y - pred
     sd = math.sqrt(state.var)
-    fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
-    cycle = alarm.track(_cycle(state), t, fall, 4 * dt_nom)
+    if alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma):
+        # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
+        # trend and the variance, or every later fall would hide inside an inflated sd.
+        cycle = alarm.track(_cycle(state), t, True, 4 * dt_nom)
+        return _evolve(state, fall_t=cycle.fall_t, cycle_s=cycle.cycle_s,
+                       cycle_regular=cycle.regular, n=state.n + 1, last_t=t, dt_nom=dt_nom,
+                       level=y)
+    # No fall: the GC cycle estimate stays as it is (``alarm.track`` would return it as is).
     # Clip only once the variance estimate means something.
     if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
         bound = settings.clip_sigma * sd
         e = max(-bound, min(bound, e))
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
-    if fall:
-        # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
-        # trend and the variance, or every later fall would hide inside an inflated sd.
-        return _evolve(state, fall_t=cycle.fall_t, cycle_s=cycle.cycle_s,
-                       cycle_regular=cycle.regular, n=state.n + 1, last_t=t, dt_nom=dt_nom,
-                       level=y)
     return _evolve(
         state,
-        fall_t=cycle.fall_t,
-        cycle_s=cycle.cycle_s,
-        cycle_regular=cycle.regular,
         n=state.n + 1,
         last_t=t,
         dt_nom=dt_nom,
