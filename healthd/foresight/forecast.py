@@ -174,6 +174,9 @@ class SeriesState:
     fitted_at: float | None = None  # epoch s of the last applied fit
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+    # Where the ETA search starts: the grid index at which the upper band last reached the
+    # limit. Only a starting point: no result depends on it (see ``_etas_far``).
+    band_hint: int = 0
 
 
 @dataclass(frozen=True)
@@ -319,35 +322,39 @@ def _grid_floats(max_eta_s: float) -> tuple[float, ...]:
 
 def _etas(
     state: SeriesState, limit: float, settings: ForecastSettings
-) -> tuple[float | None, float | None, float | None]:
-    """(eta_s, lower_s, upper_s) from the current state; O(grid), independent of history."""
+) -> tuple[float | None, float | None, float | None, int | None]:
+    """(eta_s, lower_s, upper_s) from the current state, and a new ``band_hint`` (None: keep
+    the old one); O(grid), independent of history."""
     seasonal = bool(state.season) and state.season_step_s > 0
     now = state.level + seasonal_offset(state, state.last_t)
     if now >= limit:
-        return 0.0, 0.0, 0.0
+        return 0.0, 0.0, 0.0, None
     if state.trend <= 0 and not seasonal:
-        return None, None, None  # falling or flat: never reaches the limit on this model
+        return None, None, None, None  # falling or flat: never reaches the limit on this model
     if not seasonal:
         found = _etas_far(state, limit, settings)
         if found is not None:
             return found
-    return _etas_grid(state, limit, settings)
+    return (*_etas_grid(state, limit, settings), None)
 
 
 def _etas_far(
     state: SeriesState, limit: float, settings: ForecastSettings
-) -> tuple[None, float | None, None] | None:
+) -> tuple[None, float | None, None, int] | None:
     """``_etas_grid``'s answer, found with a few scalar steps, for a rising series without a
     season whose point forecast stays below the limit over the whole grid (an idle
-    container's noise, the common case); None when the full grid search must run.
+    container's noise, the common case), and the grid index where the upper band reaches the
+    limit (the next ``band_hint``); None when the full grid search must run.
 
     Every quantity of the grid search is non-decreasing in ``h`` here (trend, variance,
     z and the smoothing weights are >= 0, and rounding is monotone), so: the point
     forecast stays below the limit at every grid point iff it does at the last one, then
     ``eta_s`` is None and so is ``upper_s`` (``f - half <= f``), and ``lower_s``'s first
-    crossing is found by bisection. Each grid value is computed with the very operations,
-    in the same order, that the numpy path applies element-wise, so the result is the same
-    to the bit (a unit test compares the two).
+    crossing is found by searching outwards from ``state.band_hint`` (where it was last
+    time: two evaluations when it did not move), then bisecting. A monotone sequence has
+    one first crossing wherever the search starts, and each grid value is computed with the
+    very operations, in the same order, that the numpy path applies element-wise, so the
+    result is the same to the bit (a unit test compares the two).
     """
     h = _grid_floats(settings.max_eta_s)
     level, trend, limit = state.level, state.trend, float(limit)
@@ -359,7 +366,7 @@ def _etas_far(
     if not (trend > 0 and var0 >= 0 and a >= 0 and big_b >= 0 and z >= 0
             and math.isfinite(var0)):
         return None
-
+    n = len(h)
     seen: dict[int, float] = {}
 
     def top_gap(i: int) -> float:  # f + half - limit at h[i] (the band top), as numpy has it
@@ -372,20 +379,40 @@ def _etas_far(
             g = seen[i] = level + trend * h[i] + z * math.sqrt(var) - limit
         return g
 
-    lo, hi = 0, len(h)
-    while lo < hi:  # the first i with top_gap(i) >= 0
+    def reached(i: int) -> bool:  # false ... false true ... true over 0..n (n: past the grid)
+        return i >= n or top_gap(i) >= 0
+
+    start = min(max(state.band_hint, 0), n)
+    step = 1
+    if reached(start):  # the crossing is at start or below: gallop down
+        lo, hi = 0, start
+        while hi - step >= 0:
+            if not reached(hi - step):
+                lo = hi - step + 1
+                break
+            hi -= step
+            step *= 2
+    else:  # above start: gallop up
+        lo, hi = start + 1, n
+        while start + step < n:
+            if reached(start + step):
+                hi = start + step
+                break
+            lo = start + step + 1
+            step *= 2
+    while lo < hi:  # the first i with reached(i)
         mid = (lo + hi) // 2
-        if top_gap(mid) >= 0:
+        if reached(mid):
             hi = mid
         else:
             lo = mid + 1
-    if lo == len(h):
-        return None, None, None
+    if lo == n:
+        return None, None, None, n
     if lo == 0:
-        return None, 0.0, None
+        return None, 0.0, None, 0
     g0, g1 = top_gap(lo - 1), top_gap(lo)
     h0, h1 = h[lo - 1], h[lo]
-    return None, h0 + (h1 - h0) * (-g0 / (g1 - g0)), None
+    return None, h0 + (h1 - h0) * (-g0 / (g1 - g0)), None, lo
 
 
 def _etas_grid(
@@ -449,7 +476,7 @@ def step(
     if new.n < 2:
         fc = Forecast(None, None, None, new.alarm, new.level, new.trend)
         return new, fc
-    eta, lower, upper = _etas(new, limit, settings)
+    eta, lower, upper, hint = _etas(new, limit, settings)
     at_limit = eta == 0.0
     alarming = (
         new.n >= settings.min_samples
@@ -476,6 +503,7 @@ def step(
         calm=verdict.calm,
         alarm_since=verdict.since,
         alarm=verdict.alarm,
+        band_hint=new.band_hint if hint is None else hint,
     )
     fc = Forecast(
         eta_s=eta,

@@ -466,7 +466,14 @@ def test_the_scalar_search_of_a_far_limit_equals_the_grid_search_to_the_bit(max_
     for _ in range(4000):
         state, limit = _random_rising_state(rng)
         settings = ForecastSettings(max_eta_s=max_eta_s, z=float(rng.choice([2.0, 0.5, 3.7])))
-        got = forecast._etas(state, limit, settings)
-        assert got == forecast._etas_grid(state, limit, settings), (state, limit)
-        shortcut += forecast._etas_far(state, limit, settings) is not None
-    assert 1000 < shortcut < 3900  # both paths were taken, many times
+        want = forecast._etas_grid(state, limit, settings)
+        found = None
+        for hint in (0, 40, 160, 161, int(rng.integers(0, 162))):  # wherever it starts
+            hinted = replace(state, band_hint=hint)
+            assert forecast._etas(hinted, limit, settings)[:3] == want, (hinted, limit)
+            found = forecast._etas_far(hinted, limit, settings)
+            if found is not None:
+                assert forecast._etas_far(replace(state, band_hint=found[3]), limit,
+                                          settings) == found  # the hint it hands back
+        shortcut += found is not None
+    assert 800 < shortcut < 3900  # both paths were taken, many times
