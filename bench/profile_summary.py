@@ -2,9 +2,13 @@
 
 Reads the raw (collapsed) stacks that ``bench/watch_cost.py --profile`` writes, and the
 ``.threads`` file next to them (CPU seconds per native thread id over the same window, from
-``/proc/<pid>/task``), and prints: CPU and samples per thread; the functions with the most own
-samples; the functions with the most samples including what they call; and, for each sample,
-the deepest healthd function on its stack (what healthd code, with everything it calls, costs).
+``/proc/<pid>/task``), and prints: CPU and samples per thread; samples by area of the daemon
+(forecasts, the container list, the stats sweep, decisions...); the functions with the most
+own samples; the functions with the most samples including what
+they call; and, for each sample, the deepest healthd function on its stack (what healthd code,
+with everything it calls, costs). Samples are taken only while a thread holds the GIL, so time
+in system calls that release it (the cgroup reads' kernel side) shows in the threads' CPU,
+not in the samples.
 Line numbers are dropped: a function is ``name (file)``.
 
     python bench/profile_summary.py bench/results/profile/now.raw [--top 25]
@@ -44,8 +48,32 @@ def parse(path: Path) -> tuple[list[tuple[str, list[str], int]], dict[str, str]]
     return stacks, names
 
 
-def _table(title: str, counts: Counter[str], total: int, top: int) -> list[str]:
-    out = [f"\n## {title}\n", "| samples | % | function |", "|---:|---:|---|"]
+# Where a sample's time goes, by the first rule (in this order) one of its frames matches;
+# names cover both the old flat layout (healthd/forecast.py) and the package one.
+AREAS = (
+    ("forecasts (Foresight.observe, host forecasts)", ("Foresight.",)),
+    ("container list (Engine.list: HTTP and JSON)", ("Engine.list ",)),
+    ("stats sweep (cgroup files, Usage)", ("Sampler.sweep ",)),
+    ("topology (Stacks.rebuild)", ("Stacks.rebuild ",)),
+    ("decisions (Daemon._evaluate, service health)", ("Daemon._evaluate ",
+                                                      "Daemon._refresh_service ")),
+    ("rest of the sweep (Daemon._apply_sweep)", ("Daemon._apply_sweep ",)),
+    ("rest of the observer thread", ("Observer.",)),
+    ("HTTP server", ("serve_forever ",)),
+)
+
+
+def area(frames: list[str]) -> str:
+    """The `AREAS` name of a sample, or "other"."""
+    for name, marks in AREAS:
+        if any(f.startswith(m) for f in frames for m in marks):
+            return name
+    return "other"
+
+
+def _table(title: str, counts: Counter[str], total: int, top: int,
+           what: str = "function") -> list[str]:
+    out = [f"\n## {title}\n", f"| samples | % | {what} |", "|---:|---:|---|"]
     for name, n in counts.most_common(top):
         out.append(f"| {n} | {100 * n / max(total, 1):.1f} | `{name}` |")
     return out
@@ -65,8 +93,10 @@ def summarise(path: Path, top: int) -> str:
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     healthd: Counter[str] = Counter()
+    areas: Counter[str] = Counter()
     for tid, frames, n in stacks:
         per_thread[tid] += n
+        areas[area(frames)] += n
         if frames:
             own[frames[-1]] += n
         for f in set(frames):
@@ -81,6 +111,7 @@ def summarise(path: Path, top: int) -> str:
             continue
         out.append(f"| {tid} | {names.get(tid, '')} | {cpu.get(tid, 0.0):.2f} | "
                    f"{per_thread[tid]} |")
+    out += _table("Areas (first match on the stack)", areas, total, len(AREAS) + 1, "area")
     out += _table("Own samples (leaf function)", own, total, top)
     out += _table("Inclusive samples (function and what it calls)", incl, total, top)
     out += _table("Deepest healthd function on the stack", healthd, total, top)

@@ -1,8 +1,9 @@
 """Profile: where one watch sweep's CPU goes, in process, on a throwaway engine.
 
 Starts a throwaway dockerd with N idle busybox containers (as ``bench/watch_cost.py`` does),
-builds the real ``Daemon`` on built-in defaults in this process (no threads started; the
-events stream is marked connected so every sweep decides, as in the daemon) and drives it
+builds the real ``Daemon`` on built-in defaults (but no refits) in this process (no threads
+started; the events stream is marked connected so every sweep decides, as in the daemon) and
+drives it
 sweep by sweep on a clock that advances 5 s per sweep: ``Observer.sweep`` (list, cgroup and
 host reads) then ``Daemon._apply_sweep`` (forecasts, topology, classify and decide, metrics,
 cursor). Prints the median CPU time (thread time) and wall time of each half, then a cProfile
@@ -105,7 +106,10 @@ def main() -> None:
                 "run", "-d", "--network", "none", "--memory", "64m", "--name", f"idle-{i}",
                 engine.image, "sleep", "100000"), range(args.containers)))
         with tempfile.TemporaryDirectory() as tmp:
-            cfg = config.build(flags={"daemon": {"state": f"{tmp}/state.db"}}, environ={})
+            # No refits: with the defaults they start after 60 samples and would run in a
+            # worker process; bench/watch_cost.py's window never reaches one either.
+            cfg = config.build(flags={"daemon": {"state": f"{tmp}/state.db"},
+                                      "forecast": {"fit_min_samples": 1_000_000}}, environ={})
             eng = engine_mod.Engine(engine.docker_host)
             clock = Clock()
             d = Daemon(cfg, eng, Ledger(cfg.state_path), Metrics(), clock=clock)

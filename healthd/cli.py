@@ -5,6 +5,7 @@ Owns: argument parsing, logging set-up and signal handling. Must never: decide a
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -115,6 +116,11 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         notices.start()  # what the spool holds from before goes out now
     log.info("healthd %s watching %s; http on %s; state %s%s", __version__, docker_host,
              http.address, cfg.state_path, " (dry-run)" if cfg.daemon.dry_run else "")
+    # What start-up loaded (modules, the engine client, metrics) lives as long as the
+    # process: move it out of the collector's way, so its full passes only walk what the
+    # sweeps allocate (on 200 containers, a full pass over everything took ~40 ms).
+    gc.collect()
+    gc.freeze()
     code = d.run()
     http.stop()
     d.shutdown()

@@ -89,7 +89,6 @@ class Daemon:
             limits=Limits(None, None, None), inspected=True)
         cursor = ledger.get_meta(_CURSOR_KEY)
         self.cursor_ns = int(cursor) if cursor else None
-        self._saved_cursor_ns = self.cursor_ns  # what the ledger holds
         # Deaths before this time happened while healthd was not watching.
         # A minute of overlap before the cursor: a death handled just before a kill may
         # not have been acted on yet, and one that was is running again, so not "crashed".
@@ -307,11 +306,9 @@ class Daemon:
 
     def _save_cursor(self) -> None:
         # The last event *handled*, not the watcher's last one read: events still queued
-        # when healthd is killed must be replayed on the next start. Written only when it
-        # moved: an idle sweep has nothing to commit.
-        if self.cursor_ns and self.cursor_ns != self._saved_cursor_ns:
+        # when healthd is killed must be replayed on the next start.
+        if self.cursor_ns:
             self.ledger.set_meta(_CURSOR_KEY, str(self.cursor_ns))
-            self._saved_cursor_ns = self.cursor_ns
 
     def _on_signal(self, item: ProbeResult | Scraped | LogMatches) -> None:
         """A probe, scrape or log count came in: fold it, forecast it, judge the container."""
