@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,8 +59,15 @@ def test_sigkill_mid_action_keeps_history_and_does_not_repeat_the_action(
         opts=("--health-cmd", "test -e /ok", "--health-interval", "1s", "--health-retries", "1",
               "--label", "healthd.stop.timeout=4"))
     name = containers.name_of(cid)
+    since = time.time()
     wait_for(lambda: [r for r in first.rows(name) if r["outcome"] == "pending"], 30,
              what=f"the pending restart\n{first.log()}")
+    # The intent is written before the call: wait until the engine has the restart (its
+    # SIGTERM to the container), so the kill lands while the action is in flight there.
+    wait_for(lambda: list(engine.client.api.events(
+        since=since, until=time.time(), decode=True,
+        filters={"container": name, "event": "kill"})), 30,
+        what=f"the engine's kill of the container\n{first.log()}")
     first.kill()
     second = Healthd(engine, tmp_path, cfg={"guards": {"cooldown_s": 60.0}})
     healthds.append(second)

@@ -32,20 +32,18 @@ def wedged_main_loop(containers: Containers, workdir: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        # Opening for writing lets the blocked reader through; a regular file takes the
-        # FIFO's place first, so the next sweep reads that instead of blocking again.
-        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if _has_reader(fifo) else None
+        # A regular file takes the FIFO's place first, so the next sweep reads that instead of
+        # blocking again; then the blocked reader gets bytes through a second name of the FIFO.
+        # (Probing for a reader by opening and closing would itself release the reader.)
+        old = workdir / "hung-compose.fifo"
+        os.link(fifo, old)
         plain = workdir / "plain-compose.yml"
         plain.write_text("services: {}\n")
         os.replace(plain, fifo)
-        if fd is not None:
+        try:
+            fd = os.open(old, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: nobody has it open for reading; nothing is blocked
+            pass
+        else:
             os.write(fd, b"services: {}\n")
             os.close(fd)
-
-
-def _has_reader(fifo: Path) -> bool:
-    try:
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:  # ENXIO: nobody has it open for reading
-        return False
-    return True
