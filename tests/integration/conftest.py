@@ -1,7 +1,8 @@
 """Per-test helpers for tests that run containers on the throwaway engine.
 
-Owns: the `containers` fixture (unique names, removal after the test); the class behind it is
-`tests.engine.Containers`; and the session's `healthd_image` (built by `tests.image`).
+Owns: the `containers` fixture (unique names, removal after the test; the class behind it is
+`tests.engine.Containers`), `healthds` (real healthd processes, killed after the test) and the
+session's `healthd_image` (built by `tests.image`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from tests.engine import Containers, Engine, engine_unavailable
 from tests.image import Built, ImageUnavailable, build_image
+from tests.integration.healthd_proc import Healthd
 
 
 @pytest.fixture
@@ -22,6 +24,15 @@ def containers(engine: Engine) -> Iterator[Containers]:
         yield made
     finally:
         made.remove_all()
+
+
+@pytest.fixture
+def healthds() -> Iterator[list[Healthd]]:
+    """Real `healthd run` processes a test starts (append them); killed after the test."""
+    made: list[Healthd] = []
+    yield made
+    for h in made:
+        h.kill()
 
 
 @pytest.fixture(scope="session")

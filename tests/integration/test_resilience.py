@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from tests.integration.healthd_proc import Healthd
 from tests.integration.wedge import wedged_main_loop
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture
-def healthds() -> Iterator[list[Healthd]]:
-    made: list[Healthd] = []
-    yield made
-    for h in made:
-        h.kill()
 
 
 def test_events_stream_reconnects_after_engine_restart_and_heals_what_broke_meanwhile(

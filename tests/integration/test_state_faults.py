@@ -27,14 +27,6 @@ CRASH_ONCE = "if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; sleep 0.3; e
 
 
 @pytest.fixture
-def healthds() -> Iterator[list[Healthd]]:
-    made: list[Healthd] = []
-    yield made
-    for h in made:
-        h.kill()
-
-
-@pytest.fixture
 def small_fs(tmp_path: Path, healthds: list[Healthd]) -> Iterator[Path]:
     """A 2 MiB tmpfs for the state file; unmounted after healthd is gone (it depends on
     ``healthds``, so it is torn down after it)."""
