@@ -19,10 +19,6 @@ from tests.integration.healthd_proc import Healthd, free_port
 pytestmark = pytest.mark.engine
 
 
-def NOT_YET(what: str) -> pytest.MarkDecorator:
-    """Not yet passing on the real engine (seen at the first run after the merge)."""
-    return pytest.mark.xfail(reason=f"not yet passing on the real engine: {what}", strict=False)
-
 SIGNALS = {
     "signals": {"probe_interval_s": 0.5, "probe_timeout_s": 1.0, "probe_concurrency": 2,
                 "scrape_interval_s": 0.5, "window_s": 5.0, "min_probes": 3,
@@ -102,7 +98,6 @@ def row(h: Healthd, name: str) -> dict[str, object]:
     return next(c for c in h.status()["containers"] if c["name"] == name)
 
 
-@NOT_YET("the probe gauge is not exported when the test reads /metrics")
 def test_service_answering_500s_is_application_error_and_restarted(
     engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
 ) -> None:
@@ -119,10 +114,12 @@ def test_service_answering_500s_is_application_error_and_restarted(
     first = h.rows(name)[0]
     assert (first["action"], first["rule"]) == ("alert", "application_error.degraded"), first
     wait_for(lambda: row(h, name)["health"] == "healthy", 30, what=f"healthy\n{h.log()}")
-    sig = row(h, name)["signals"]
-    assert isinstance(sig, dict) and sig["probe_ok"] is True
-    metrics = h.get("/metrics").decode()
-    assert f'healthd_probe_success{{container="{name}"}} 1.0' in metrics
+    # A restarted container's signals start afresh: its first probe comes a moment later.
+    wait_for(lambda: (lambda sig: isinstance(sig, dict) and sig["probe_ok"] is True)(
+        row(h, name)["signals"]), 10, what=f"a passing probe after the restart\n{h.log()}")
+    # /metrics is set from the sweep after the one /status already shows.
+    wait_for(lambda: f'healthd_probe_success{{container="{name}"}} 1.0'
+             in h.get("/metrics").decode(), 10, what="the probe gauge at 1")
     h.wait_sweeps(4)
     assert len(h.restarts(name)) == 1, h.log()
 
@@ -188,7 +185,6 @@ def test_container_logging_errors_is_classified_from_its_logs(
     assert len(h.restarts(name)) == 1, h.log()
 
 
-@NOT_YET("the failing service is not restarted within 30 s")
 def test_hung_probe_target_delays_no_other_probe_or_decision(
     engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
 ) -> None:
@@ -208,12 +204,16 @@ def test_hung_probe_target_delays_no_other_probe_or_decision(
     took = time.monotonic() - t0
     sig = row(h, good)["signals"]
     assert isinstance(sig, dict) and sig["probe_ok"] is True, sig
-    assert row(h, hung)["signals"] is None  # its one probe is still waiting, never piled up
+    # Its one probe is still waiting (never piled up): nothing measured yet.
+    hung_sig = row(h, hung)["signals"]
+    assert hung_sig is None or (isinstance(hung_sig, dict) and hung_sig["probe_ok"] is None)
     assert took < 30
     assert h.ready()
 
 
-@NOT_YET("the skip is not logged in the words the test expects")
+@pytest.mark.xfail(strict=False, reason="flaky: in 1 of 4 runs of this file on a loaded machine "
+                   "nothing was scraped within 30 s (healthd logged nothing after start); "
+                   "not understood yet")
 def test_junk_metrics_and_unreachable_urls_are_logged_and_skipped(
     engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
 ) -> None:
@@ -228,6 +228,7 @@ def test_junk_metrics_and_unreachable_urls_are_logged_and_skipped(
     wait_for(lambda: f"skipping the metrics of {gone}: cannot reach" in h.log(), 30,
              what=f"the unreachable URL logged\n{h.log()}")
     h.wait_sweeps(3)
-    assert h.log().count(f"skipping the metrics of {junk}") == 1  # once, not per scrape
+    # Once, not per scrape. (A scrape before its httpd listened may add a "cannot reach".)
+    assert h.log().count(f"skipping the metrics of {junk}: not Prometheus text") == 1, h.log()
     assert h.rows(junk) == [] and h.rows(gone) == []
     assert h.ready()
