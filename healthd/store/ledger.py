@@ -363,6 +363,7 @@ class Ledger:
             row = self._backlog.rows.get(rid) or self._window.rows.get(rid)
             if row is not None:
                 row.complete(done)
+                self._window.changed()
             if rid > 0 and rid not in self._backlog.rows:
                 self._backlog.updates[rid] = done
             self._drain()
@@ -423,8 +424,8 @@ class Ledger:
         """Actions at or after ``since`` that guards must see, written or not, oldest first."""
         with self._lock:
             if self._window.needs_load(since):
-                rows = self._read(_SELECT + " WHERE at >= ? AND action != ?",
-                                  (since, Action.NONE.value))
+                rows = self._read(_SELECT + " WHERE at >= ? AND action != ? AND outcome != ?",
+                                  (since, Action.NONE.value, Outcome.SKIPPED.value))
                 if rows is not None:
                     self._window.merge([Row(*v) for v in rows], since, self._backlog.updates)
             return self._window.records(since)

@@ -156,11 +156,20 @@ class Window:
         self.rows: dict[int, Row] = {}
         self.loaded_since: float | None = None  # None: the file's rows are not loaded
         self._alias: dict[int, int] = {}  # temporary id handed out -> the file's id
+        # ``records`` as last built: every decision reads it, rows change far less often.
+        self._records: list[ActionRecord] | None = None
+
+    def changed(self) -> None:
+        """A row here changed in place (an outcome came in): rebuild the guards' view."""
+        self._records = None
 
     def add(self, row: Row) -> None:
-        """A new row of this run (rows of no action are not the guards' business)."""
-        if row.action != Action.NONE.value:
+        """A new row of this run. Rows of no action and decisions held back (skipped: they
+        never change afterwards) are not the guards' business; keeping them made a busy
+        host's window, and each guard's scan of it, grow with every held decision."""
+        if _guarded(row):
             self.rows[row.id] = row
+            self._records = None
 
     def needs_load(self, since: float) -> bool:
         """True when the file may hold rows at or after ``since`` that are not here."""
@@ -169,13 +178,14 @@ class Window:
     def merge(self, rows: list[Row], since: float, updates: dict[int, Completion]) -> None:
         """Take the file's rows at or after ``since``, with completions still waiting."""
         for row in rows:
-            if row.id in self.rows:
+            if row.id in self.rows or not _guarded(row):
                 continue
             done = updates.get(row.id)
             if done is not None:
                 row.complete(done)
             self.rows[row.id] = row
         self.loaded_since = since
+        self._records = None
 
     def records(self, since: float) -> list[ActionRecord]:
         """The guards' view at or after ``since``, oldest first; older rows are let go."""
@@ -183,12 +193,16 @@ class Window:
             self.loaded_since = since
         for rid in [rid for rid, r in self.rows.items() if r.at < since]:
             del self.rows[rid]
-        return sorted((r.record() for r in self.rows.values()), key=lambda r: r.at)
+            self._records = None
+        if self._records is None:
+            self._records = sorted((r.record() for r in self.rows.values()), key=lambda r: r.at)
+        return list(self._records)
 
     def written(self, row: Row, old: int) -> None:
         """``row`` (known as ``old`` until now) is in the file under ``row.id``."""
         if self.rows.pop(old, None) is not None:
             self.rows[row.id] = row
+            self._records = None
         if row.outcome == _PENDING:
             self._alias[old] = row.id  # the caller still holds ``old`` for ``complete``
 
@@ -201,6 +215,7 @@ class Window:
         for r in self.rows.values():
             if r.id > 0 and r.outcome == _PENDING and r.id not in waiting:
                 r.complete(Completion(Outcome.ABANDONED.value, error, at, bool(r.retryable)))
+                self._records = None
 
     def in_file(self) -> list[Row]:
         """Rows that carry the file's ids."""
@@ -210,3 +225,8 @@ class Window:
         """The newest row about ``container`` that was not held back."""
         mine = [r for r in self.rows.values() if r.container == container and r.outcome != _SKIPPED]
         return max(mine, key=lambda r: r.at) if mine else None
+
+
+def _guarded(row: Row) -> bool:
+    """Whether the guards count ``row``: an action that was (or is being) sent."""
+    return row.action != Action.NONE.value and row.outcome != _SKIPPED

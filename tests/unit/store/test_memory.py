@@ -63,3 +63,30 @@ def test_window_prefers_its_own_rows_over_the_files_copy() -> None:
                                                          (4, Outcome.FAILED)]
     assert not w.needs_load(5.0) and w.needs_load(-1.0)
     assert w.records(15.0)[0].id == 4 and 3 not in w.rows
+
+
+def test_window_keeps_no_held_back_decisions_added_or_loaded() -> None:
+    w = Window()
+    held = row("api", Outcome.SKIPPED, at=10.0)
+    held.id = -1
+    sent = row("api", Outcome.SUCCEEDED, at=11.0)
+    sent.id = -2
+    w.add(held)
+    w.add(sent)
+    from_file = row("db", Outcome.SKIPPED, at=12.0)
+    from_file.id = 9
+    w.merge([from_file], 0.0, {})
+    assert [(x.container, x.outcome) for x in w.records(0.0)] == [("api", Outcome.SUCCEEDED)]
+    assert list(w.rows) == [-2]
+
+
+def test_window_view_follows_an_outcome_that_came_in_place() -> None:
+    w = Window()
+    r = row("api", Outcome.PENDING, at=10.0)
+    r.id = 5
+    w.add(r)
+    assert [x.outcome for x in w.records(0.0)] == [Outcome.PENDING]
+    r.complete(Completion(Outcome.SUCCEEDED.value, None, 11.0, True))
+    w.changed()
+    assert [x.outcome for x in w.records(0.0)] == [Outcome.SUCCEEDED]
+    assert w.records(10.5) == []  # older rows are let go
