@@ -538,4 +538,9 @@ def load(
             raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+        except UnicodeDecodeError as exc:
+            # tomllib decodes the whole file first and lets this escape (TOML is UTF-8).
+            raise ConfigError(
+                [f"{path}: not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"]
+            ) from exc
     return build(data, environ if environ is not None else os.environ, flags)

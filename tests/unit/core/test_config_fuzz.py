@@ -1,0 +1,21 @@
+"""Property tests of healthd.core.config: any TOML data, environment or file bytes give a
+Config or a ConfigError whose every problem names its key (or the file), nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from healthd.core import config
+
+# --- inputs the properties below found, kept as plain regression tests ----------------------
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"\x80")
+    with pytest.raises(config.ConfigError, match="not UTF-8") as info:
+        config.load(str(path), environ={})
+    assert info.value.problems[0].startswith(str(path))
