@@ -543,4 +543,9 @@ def load(
             raise ConfigError(
                 [f"{path}: not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"]
             ) from exc
+        except RecursionError as exc:
+            # tomllib recurses once per nested array or inline table, without a limit.
+            raise ConfigError(
+                [f"{path}: not valid TOML: arrays or inline tables nested too deeply"]
+            ) from exc
     return build(data, environ if environ is not None else os.environ, flags)

@@ -19,3 +19,11 @@ def test_a_file_that_is_not_utf8_is_a_config_error_naming_the_file(tmp_path: Pat
     with pytest.raises(config.ConfigError, match="not UTF-8") as info:
         config.load(str(path), environ={})
     assert info.value.problems[0].startswith(str(path))
+
+
+@pytest.mark.parametrize("opener, closer", [("{a=", "}"), ("[", "]")], ids=["tables", "arrays"])
+def test_deeply_nested_values_are_a_config_error(tmp_path: Path, opener: str, closer: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"min_samples = {opener * 689}1{closer * 689}\n")
+    with pytest.raises(config.ConfigError, match="nested too deeply"):
+        config.load(str(path), environ={})
