@@ -340,6 +340,9 @@ def _coerce(key: str, value: Any, want: Any, from_env: bool) -> tuple[Any, str |
         except ValueError:
             return None, f"{key}: {raw!r} is not a valid {name}"
         return raw, None
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        # TOML integers are 64-bit, but tomllib returns bigger ones, which float() refuses.
+        return None, f"{key}: integer out of range (TOML integers are 64-bit)"
     if name == "bool":
         ok = isinstance(value, bool)
     elif name == "int":

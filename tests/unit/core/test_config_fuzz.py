@@ -27,3 +27,11 @@ def test_deeply_nested_values_are_a_config_error(tmp_path: Path, opener: str, cl
     path.write_text(f"min_samples = {opener * 689}1{closer * 689}\n")
     with pytest.raises(config.ConfigError, match="nested too deeply"):
         config.load(str(path), environ={})
+
+
+@pytest.mark.parametrize("key", ["watch.stats_interval_s", "daemon.action_workers"])
+def test_an_integer_beyond_64_bits_is_a_problem_naming_its_key(key: str) -> None:
+    section, name = key.split(".")
+    with pytest.raises(config.ConfigError) as info:
+        config.build({section: {name: 10**400}}, environ={})
+    assert info.value.problems == [f"{key}: integer out of range (TOML integers are 64-bit)"]
