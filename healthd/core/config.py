@@ -539,13 +539,15 @@ def load(
                 data = tomllib.load(fh)
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
         except UnicodeDecodeError as exc:
             # tomllib decodes the whole file first and lets this escape (TOML is UTF-8).
             raise ConfigError(
                 [f"{path}: not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"]
             ) from exc
+        except ValueError as exc:
+            # TOMLDecodeError, and int()'s refusal of integers over 4300 digits, which
+            # tomllib lets escape as a plain ValueError.
+            raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
         except RecursionError as exc:
             # tomllib recurses once per nested array or inline table, without a limit.
             raise ConfigError(

@@ -35,3 +35,11 @@ def test_an_integer_beyond_64_bits_is_a_problem_naming_its_key(key: str) -> None
     with pytest.raises(config.ConfigError) as info:
         config.build({section: {name: 10**400}}, environ={})
     assert info.value.problems == [f"{key}: integer out of range (TOML integers are 64-bit)"]
+
+
+def test_an_integer_over_4300_digits_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(f"action_workers = {'9' * 4301}\n")
+    with pytest.raises(config.ConfigError, match="not valid TOML") as info:
+        config.load(str(path), environ={})
+    assert info.value.problems[0].startswith(str(path))
