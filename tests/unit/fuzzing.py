@@ -8,6 +8,7 @@ whitespace strings.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -77,12 +78,18 @@ def _slots(tree: Any) -> list[tuple[Any, Any]]:
     return out
 
 
+@functools.cache
+def _replacements(names: tuple[str, ...]) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
+    """(new keys, new values) for mutating a tree whose keys are ``names``; built once."""
+    return st.sampled_from(names), st.one_of(scalars(*names), trees(names, max_leaves=8))
+
+
 @st.composite
 def mutations(draw: st.DrawFn, original: Any, max_edits: int = 4) -> Any:
     """``original`` (a real recorded body) with 1..max_edits nodes replaced, removed or
     added; replacements are scalars or small trees keyed like the original."""
     tree = copy.deepcopy(original)
-    names = sorted(set(key_names(original)))
+    new_key, new_value = _replacements(tuple(sorted(set(key_names(original)))))
     for _ in range(draw(st.integers(1, max_edits))):
         slots = _slots(tree)
         if not slots:
@@ -92,7 +99,7 @@ def mutations(draw: st.DrawFn, original: Any, max_edits: int = 4) -> Any:
         if op == "remove":
             del parent[k]
         elif op == "add" and isinstance(parent, dict):
-            parent[draw(st.sampled_from(names))] = draw(trees(names, max_leaves=8))
+            parent[draw(new_key)] = draw(new_value)
         else:
-            parent[k] = draw(st.one_of(scalars(*names), trees(names, max_leaves=8)))
+            parent[k] = draw(new_value)
     return tree
