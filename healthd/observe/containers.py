@@ -17,9 +17,10 @@ _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
 
 
-def parse_time(s: str | None) -> float:
-    """RFC 3339 with nanoseconds (as the engine writes it) to epoch seconds; 0.0 if unset."""
-    if not s or s.startswith("0001-01-01"):
+def parse_time(s: object) -> float:
+    """RFC 3339 with nanoseconds (as the engine writes it) to epoch seconds; 0.0 if unset,
+    unparsable or not a string at all."""
+    if not isinstance(s, str) or not s or s.startswith("0001-01-01"):
         return 0.0
     frac = 0.0
     m = _FRACTION.search(s)

@@ -1,0 +1,21 @@
+"""Property tests of healthd.observe.containers: any inspect, list or event body (JSON-like
+trees, and mutations of the real recorded ones in tests/fixtures/engine/) gives a value with
+fields of the declared types; odd or missing fields give defaults, nothing is raised.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from healthd.observe import containers
+
+# --- inputs the properties below found, kept as plain regression tests ----------------------
+
+
+@pytest.mark.parametrize("body", [{"Created": 1.0}, {"State": {"StartedAt": True}}],
+                         ids=["created-float", "started-bool"])
+def test_a_time_that_is_not_a_string_reads_as_unset(body: dict[str, Any]) -> None:
+    state = containers.from_inspect(body)
+    assert state.created_at == state.started_at == 0.0
