@@ -6,6 +6,7 @@ Must never: call the engine. Odd or missing fields give defaults, never a KeyErr
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -37,6 +38,21 @@ def parse_time(s: object) -> float:
     return dt.timestamp() + frac
 
 
+def _int(value: Any) -> int:
+    """An integer field; 0 when absent, null or not a number the engine would send (a bool,
+    NaN, infinities, anything outside 64 bits, a string that is not an integer)."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if -(2**63) <= value < 2**63 else 0
+
+
 def _d(obj: Any, key: str) -> dict[str, Any]:
     v = obj.get(key) if isinstance(obj, dict) else None
     return v if isinstance(v, dict) else {}
@@ -66,17 +82,17 @@ def from_inspect(
         image=str(config.get("Image", "")),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
         status=str(state.get("Status", "unknown")),
-        exit_code=int(state.get("ExitCode") or 0),
+        exit_code=_int(state.get("ExitCode")),
         oom_killed=bool(state.get("OOMKilled")),
         health=str(health["Status"]) if health.get("Status") else None,
-        health_failing_streak=int(health.get("FailingStreak") or 0),
+        health_failing_streak=_int(health.get("FailingStreak")),
         health_last_output=last_output,
         started_at=parse_time(state.get("StartedAt")),
         finished_at=parse_time(state.get("FinishedAt")),
-        restart_count=int(data.get("RestartCount") or 0),
+        restart_count=_int(data.get("RestartCount")),
         restart_policy=str(policy.get("Name") or "no") or "no",
-        restart_policy_max=int(policy.get("MaximumRetryCount") or 0),
-        healthcheck_start_period_s=int(check.get("StartPeriod") or 0) / 1e9,
+        restart_policy_max=_int(policy.get("MaximumRetryCount")),
+        healthcheck_start_period_s=_int(check.get("StartPeriod")) / 1e9,
         stopped_on_purpose=stopped_on_purpose,
         deaths=deaths,
         is_self=is_self,
@@ -180,13 +196,13 @@ class Limits:
 def limits_from_inspect(data: dict[str, Any]) -> Limits:
     """Memory, CPU (cores) and pids limits from ``HostConfig``."""
     host = _d(data, "HostConfig")
-    mem = int(host.get("Memory") or 0)
-    nano = int(host.get("NanoCpus") or 0)
-    quota, period = int(host.get("CpuQuota") or 0), int(host.get("CpuPeriod") or 0)
+    mem = _int(host.get("Memory"))
+    nano = _int(host.get("NanoCpus"))
+    quota, period = _int(host.get("CpuQuota")), _int(host.get("CpuPeriod"))
     # --cpu-quota alone leaves CpuPeriod 0: the kernel's default period (100 ms) applies.
     period = period if period > 0 else 100_000
     cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 else None)
-    pids = int(host.get("PidsLimit") or 0)
+    pids = _int(host.get("PidsLimit"))
     return Limits(mem if mem > 0 else None, cores, pids if pids > 0 else None)
 
 

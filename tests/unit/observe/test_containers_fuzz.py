@@ -19,3 +19,18 @@ from healthd.observe import containers
 def test_a_time_that_is_not_a_string_reads_as_unset(body: dict[str, Any]) -> None:
     state = containers.from_inspect(body)
     assert state.created_at == state.started_at == 0.0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"RestartCount": [None]}, {"HostConfig": {"RestartPolicy": {"MaximumRetryCount": ":"}}},
+     {"HostConfig": {"CpuPeriod": ":", "CpuQuota": 50000}},
+     {"HostConfig": {"NanoCpus": 10**400, "Memory": float("nan"), "PidsLimit": True}}],
+    ids=["list", "text", "text-period", "out-of-range"],
+)
+def test_a_number_field_that_is_not_a_number_reads_as_zero(body: dict[str, Any]) -> None:
+    state = containers.from_inspect(body)
+    assert state.restart_count == state.restart_policy_max == 0
+    limits = containers.limits_from_inspect(body)
+    assert limits.mem_bytes is None and limits.pids is None
+    assert limits.cpu_cores in (None, 0.5)
