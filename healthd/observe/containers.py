@@ -75,7 +75,7 @@ def from_inspect(
     last_output = ""
     if isinstance(log, list) and log and isinstance(log[-1], dict):
         last_output = str(log[-1].get("Output") or "")
-    labels = config.get("Labels") or {}
+    labels = _d(config, "Labels")
     return ContainerState(
         id=str(data.get("Id", "")),
         name=str(data.get("Name", "")).lstrip("/"),

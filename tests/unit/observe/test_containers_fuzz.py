@@ -34,3 +34,8 @@ def test_a_number_field_that_is_not_a_number_reads_as_zero(body: dict[str, Any])
     limits = containers.limits_from_inspect(body)
     assert limits.mem_bytes is None and limits.pids is None
     assert limits.cpu_cores in (None, 0.5)
+
+
+@pytest.mark.parametrize("labels", [True, ["a=b"], "a=b"], ids=["bool", "list", "text"])
+def test_labels_that_are_not_an_object_read_as_none(labels: Any) -> None:
+    assert containers.from_inspect({"Config": {"Labels": labels}}).labels == ()
