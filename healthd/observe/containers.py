@@ -126,10 +126,10 @@ def from_list(row: dict[str, Any]) -> Summary:
         if text in status:
             health = value
             break
-    names = row.get("Names") or ["/"]
+    names = row.get("Names")
     return Summary(
         id=str(row.get("Id", "")),
-        name=str(names[0]).lstrip("/"),
+        name=str(names[0]).lstrip("/") if isinstance(names, list) and names else "",
         state=str(row.get("State") or "unknown"),
         health=health,
     )

@@ -39,3 +39,8 @@ def test_a_number_field_that_is_not_a_number_reads_as_zero(body: dict[str, Any])
 @pytest.mark.parametrize("labels", [True, ["a=b"], "a=b"], ids=["bool", "list", "text"])
 def test_labels_that_are_not_an_object_read_as_none(labels: Any) -> None:
     assert containers.from_inspect({"Config": {"Labels": labels}}).labels == ()
+
+
+@pytest.mark.parametrize("names", [True, {"a": 1}, 5, [], None], ids=str)
+def test_list_names_that_are_not_a_list_read_as_no_name(names: Any) -> None:
+    assert containers.from_list({"Id": "x", "Names": names}).name == ""
