@@ -168,9 +168,11 @@ def from_event(raw: dict[str, Any]) -> Event | None:
     if not cid or not action:
         return None
     time_ns = raw.get("timeNano")
-    if not isinstance(time_ns, int):
-        secs = raw.get("time")
-        if not isinstance(secs, (int, float)):
+    # A bool is an int to Python, NaN and the infinities are floats: none is a time, and
+    # neither is a value beyond 64-bit nanoseconds (Event.time would overflow).
+    if isinstance(time_ns, bool) or not isinstance(time_ns, int) or not 0 <= time_ns < 2**63:
+        secs = raw.get("time")  # older engines send seconds only
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not 0 <= secs < 2**33:
             return None
         time_ns = int(secs * 1_000_000_000)
     code = attrs.get("exitCode")

@@ -44,3 +44,16 @@ def test_labels_that_are_not_an_object_read_as_none(labels: Any) -> None:
 @pytest.mark.parametrize("names", [True, {"a": 1}, 5, [], None], ids=str)
 def test_list_names_that_are_not_a_list_read_as_no_name(names: Any) -> None:
     assert containers.from_list({"Id": "x", "Names": names}).name == ""
+
+
+@pytest.mark.parametrize(
+    ("times", "expected_ns"),
+    [({"timeNano": False}, None), ({"timeNano": False, "time": 2}, 2_000_000_000),
+     ({"time": float("inf")}, None), ({"time": float("nan")}, None),
+     ({"timeNano": 2**64}, None), ({"time": True}, None)],
+    ids=["bool-ns", "bool-ns-seconds", "inf", "nan", "2**64-ns", "bool-seconds"],
+)
+def test_an_event_time_that_is_not_a_time_is_ignored(times: dict[str, Any],
+                                                     expected_ns: int | None) -> None:
+    ev = containers.from_event({"Type": "container", "Action": "create", "id": "x", **times})
+    assert (ev.time_ns if ev else None) == expected_ns
