@@ -16,6 +16,7 @@ from healthd.core.model import ContainerState
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
+_EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 
 
 def parse_time(s: object) -> float:
@@ -181,7 +182,8 @@ def from_event(raw: dict[str, Any]) -> Event | None:
         action=action,
         id=cid,
         name=str(attrs.get("name", "")),
-        exit_code=int(code) if isinstance(code, str) and code.lstrip("-").isdigit() else None,
+        # str.isdigit() also takes '²' and other digits int() refuses: ASCII digits only.
+        exit_code=int(code) if isinstance(code, str) and _EXIT_CODE.fullmatch(code) else None,
         signal=str(attrs["signal"]) if "signal" in attrs else None,
     )
 

@@ -57,3 +57,11 @@ def test_an_event_time_that_is_not_a_time_is_ignored(times: dict[str, Any],
                                                      expected_ns: int | None) -> None:
     ev = containers.from_event({"Type": "container", "Action": "create", "id": "x", **times})
     assert (ev.time_ns if ev else None) == expected_ns
+
+
+@pytest.mark.parametrize(("code", "expected"), [("\u00b2", None), ("-1", -1), ("137", 137)],
+                         ids=["superscript-two", "negative", "plain"])
+def test_an_exit_code_must_be_ascii_digits(code: str, expected: int | None) -> None:
+    ev = containers.from_event({"Type": "container", "Action": "die", "id": "x", "timeNano": 1,
+                                "Actor": {"Attributes": {"exitCode": code}}})
+    assert ev is not None and ev.exit_code == expected
