@@ -73,6 +73,13 @@ def _row(fields: list[str], where: str) -> tuple[float, float]:
     return t, value
 
 
+def _utf8(fields: list[str], where: str) -> None:
+    try:
+        "".join(fields).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReplayError(f"{where}: not UTF-8 text") from None
+
+
 def read_csv(
     path: str, skip_bad: bool = False, err: TextIO | None = None
 ) -> Iterator[tuple[float, float]]:
@@ -83,12 +90,15 @@ def read_csv(
     on ``err`` (stderr by default) and skipped instead. Opening errors raise ``OSError``.
     """
     report = err if err is not None else sys.stderr
-    with open(path, newline="", encoding="utf-8") as handle:
+    # Bytes that are not UTF-8 become lone surrogates here, so that the row holding them is
+    # reported with its line (strict decoding fails a whole read-ahead chunk, lineless).
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
         for lineno, fields in enumerate(csv.reader(handle), start=1):
             if not fields or all(not f.strip() for f in fields):
                 continue
             where = f"{path}:{lineno}"
             try:
+                _utf8(fields, where)
                 yield _row(fields, where)
             except ReplayError as exc:
                 if lineno == 1:
