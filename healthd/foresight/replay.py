@@ -10,6 +10,7 @@ Must never: print a traceback for bad input, or use a forecasting path the daemo
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import sys
@@ -73,6 +74,15 @@ def _row(fields: list[str], where: str) -> tuple[float, float]:
     return t, value
 
 
+def _next(records: Iterator[list[str]], where: str) -> list[str] | None:
+    """The next record, None at the end; csv's own complaint (a field over its limit of
+    131072 characters, say) as a ReplayError naming the line. The reader goes on after it."""
+    try:
+        return next(records, None)
+    except csv.Error as exc:
+        raise ReplayError(f"{where}: {exc}") from None
+
+
 def _utf8(fields: list[str], where: str) -> None:
     try:
         "".join(fields).encode("utf-8")
@@ -93,11 +103,15 @@ def read_csv(
     # Bytes that are not UTF-8 become lone surrogates here, so that the row holding them is
     # reported with its line (strict decoding fails a whole read-ahead chunk, lineless).
     with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
-        for lineno, fields in enumerate(csv.reader(handle), start=1):
-            if not fields or all(not f.strip() for f in fields):
-                continue
+        records = csv.reader(handle)
+        for lineno in itertools.count(1):
             where = f"{path}:{lineno}"
             try:
+                fields = _next(records, where)
+                if fields is None:
+                    return
+                if not fields or all(not f.strip() for f in fields):
+                    continue
                 _utf8(fields, where)
                 yield _row(fields, where)
             except ReplayError as exc:

@@ -23,3 +23,13 @@ def test_a_row_that_is_not_utf8_is_a_replay_error_naming_its_line(tmp_path: Path
     assert list(replay.read_csv(str(path), skip_bad=True, err=err)) == [(1.0, 2.0), (3.0, 4.0)]
     assert err.getvalue() == f"skipped {path}:3: not UTF-8 text\n"
     assert replay.main(str(path), 10.0, None, None, "memory", io.StringIO(), err=err) == 1
+
+
+def test_a_field_over_the_csv_limit_is_a_replay_error_naming_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "series.csv"
+    path.write_text(f"1,2\n2,{'9' * 131073}\n3,4\n")
+    with pytest.raises(replay.ReplayError, match=rf"^{path}:2: field larger than field limit"):
+        list(replay.read_csv(str(path)))
+    err = io.StringIO()
+    assert list(replay.read_csv(str(path), skip_bad=True, err=err)) == [(1.0, 2.0), (3.0, 4.0)]
+    assert replay.main(str(path), 10.0, None, None, "memory", io.StringIO(), err=err) == 1
