@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -38,10 +39,13 @@ from healthd.store.memory import (
     COLUMNS,
     DEFAULT_LIMIT,
     Backlog,
+    BadRow,
     Completion,
     HistoryRow,
     Row,
     Window,
+    for_guards,
+    from_file,
 )
 
 __all__ = ["HistoryRow", "Ledger", "LedgerError", "LedgerHealth"]
@@ -89,7 +93,8 @@ _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 8, 11, 14, 26
 
 
 class LedgerError(RuntimeError):
-    """The state file cannot be read (``history``, read-only handles)."""
+    """The state file cannot be read, or holds a row healthd would not have written
+    (``history``, read-only handles)."""
 
 
 class _Corrupt(Exception):
@@ -168,6 +173,7 @@ class Ledger:
         self._noted_vacuum = False
         self._abandon_deferred = False
         self._abandoned = 0
+        self._bad: set[int] = set()  # rows of the file left out of ``recent``, logged once
         if readonly:
             try:
                 self._db = self._connect_ro()
@@ -426,11 +432,31 @@ class Ledger:
                 rows = self._read(_SELECT + " WHERE at >= ? AND action != ?",
                                   (since, Action.NONE.value))
                 if rows is not None:
-                    self._window.merge([Row(*v) for v in rows], since, self._backlog.updates)
+                    self._window.merge(self._countable(rows), since, self._backlog.updates)
             return self._window.records(since)
 
+    def _countable(self, rows: list[Any]) -> list[Row]:
+        """The file's rows that guards can count; one they cannot is left out (logged once):
+        a bad row must not stop every decision."""
+        out = []
+        for values in rows:
+            if values[0] in self._window.rows:
+                continue
+            try:
+                out.append(for_guards(values))
+            except BadRow as exc:
+                self._left_out(exc)
+        return out
+
+    def _left_out(self, exc: BadRow) -> None:
+        if exc.row_id not in self._bad:
+            self._bad.add(exc.row_id)
+            log.warning("state file %s: %s; left out of cooldowns, budgets and /status",
+                        self.path, exc)
+
     def history(self, limit: int = 50, container: str | None = None) -> list[HistoryRow]:
-        """Newest rows first, written or waiting."""
+        """Newest rows first, written or waiting; ``LedgerError`` when the file cannot answer
+        or holds a row healthd would not have written (naming its row and column)."""
         args: tuple[str, ...]
         with self._lock:
             waiting = [r.history() for r in reversed(self._backlog.rows.values())
@@ -441,9 +467,10 @@ class Ledger:
             rows = self._read(q + " ORDER BY id DESC LIMIT ?", (*args, limit - len(waiting)))
             if rows is None:
                 raise LedgerError(f"state file {self.path}: {self._error or 'cannot read'}")
-            written = []
-            for values in rows:
-                written.append(self._latest(values).history())
+            try:
+                written = [self._latest(values).history() for values in rows]
+            except BadRow as exc:
+                raise LedgerError(f"state file {self.path}: {exc}") from exc
         return waiting + written
 
     def last_action_for(self, container: str) -> HistoryRow | None:
@@ -458,15 +485,21 @@ class Ledger:
             if rows is not None:
                 if not rows:
                     return None
-                return self._latest(rows[0]).history()
+                try:
+                    return self._latest(rows[0]).history()
+                except BadRow as exc:
+                    if self.readonly:
+                        raise LedgerError(f"state file {self.path}: {exc}") from exc
+                    self._left_out(exc)  # /status shows what memory knows instead
             newest = self._window.newest_acted(container)
         return newest.history() if newest else None
 
     def _latest(self, values: tuple[Any, ...]) -> Row:
-        """A row read from the file, with what memory knows that the file does not yet."""
+        """A row read from the file (``BadRow`` if healthd would not have written it), with
+        what memory knows that the file does not yet."""
         row = self._window.rows.get(values[0])
         if row is None:
-            row = Row(*values)
+            row = from_file(values)
             done = self._backlog.updates.get(row.id)
             if done is not None:
                 row.complete(done)
@@ -483,7 +516,9 @@ class Ledger:
     def oldest(self) -> float | None:
         """When the oldest row in the file was recorded; None when there is none."""
         with self._lock:
-            rows = self._read("SELECT min(at) FROM actions")
+            # Only times healthd writes: a text or an infinity in another's row is no time.
+            rows = self._read("SELECT min(at) FROM actions WHERE typeof(at) IN ('integer',"
+                              " 'real') AND abs(at) < ?", (math.inf,))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def health(self) -> LedgerHealth:

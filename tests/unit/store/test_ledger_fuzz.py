@@ -1,0 +1,91 @@
+"""The ledger reading rows it did not write (another tool, a newer healthd, damage SQLite
+does not see): guards and /status go on without them, ``history`` names them in a
+LedgerError, never another exception.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from healthd.core.model import Action, Decision, Outcome
+from healthd.store.ledger import Ledger, LedgerError
+from healthd.store.memory import COLUMNS
+
+D = Decision(Action.RESTART, "cid", "api", "crashed.critical", evidence=("exited with code 3",),
+             at=1000.0)
+
+
+def copy_row(path: str, column: str, value: object, sql: str = "?") -> int:
+    """Row 1, copied by another writer with ``column`` set to ``value``; the copy's id."""
+    cols = ", ".join(COLUMNS[1:])
+    with sqlite3.connect(path) as db:
+        rid = db.execute(f"INSERT INTO actions ({cols}) SELECT {cols} FROM actions"
+                         " WHERE id = 1").lastrowid
+        db.execute(f"UPDATE actions SET {column} = {sql} WHERE id = ?", (value, rid))
+    db.close()
+    assert rid is not None
+    return rid
+
+
+# --- inputs the properties found, kept as plain regression tests ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "guards_see_it", "history_shows_it"),
+    [("action", "", False, True), ("action", "frobnicate", False, True),
+     ("at", "", False, False), ("outcome", b"\x00", False, False),
+     ("container", b"api", False, False), ("completed_at", "soon", False, False),
+     ("error", 0, True, True)],
+    ids=["action-empty", "action-unknown", "at-text", "outcome-blob", "container-blob",
+         "completed-text", "error-number-stored-as-text"],
+)
+def test_a_junk_row_is_left_out_of_recent_and_named_by_history(
+        tmp_path: Path, column: str, value: object, guards_see_it: bool,
+        history_shows_it: bool) -> None:
+    path = str(tmp_path / "state.db")
+    led = Ledger(path)
+    led.record(D, Outcome.SUCCEEDED)
+    junk = copy_row(path, column, value)
+    assert [r.id for r in led.recent(0)] == ([1, junk] if guards_see_it else [1])
+    last = led.last_action_for("api")  # /status: never raises on the daemon's ledger
+    assert last is not None and last.id in (1, junk)
+    for reader in (led, Ledger(path, readonly=True)):
+        if history_shows_it:
+            assert [r.id for r in reader.history()] == [junk, 1]
+        else:
+            with pytest.raises(LedgerError, match=rf"row {junk}: {column} "):
+                reader.history()
+        reader.close()
+
+
+def test_a_junk_row_read_only_is_a_ledger_error_from_last_action_for(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    led = Ledger(path)
+    led.record(D, Outcome.SUCCEEDED)
+    led.close()
+    junk = copy_row(path, "at", "yesterday")
+    ro = Ledger(path, readonly=True)
+    with pytest.raises(LedgerError, match=rf"row {junk}: at 'yesterday'"):
+        ro.last_action_for("api")
+    ro.close()
+
+
+def test_oldest_reads_only_times_healthd_writes(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    led = Ledger(path)
+    led.record(D, Outcome.SUCCEEDED)
+    led.close()
+    copy_row(path, "at", "yesterday")
+    copy_row(path, "at", float("-inf"))
+    ro = Ledger(path, readonly=True)
+    assert ro.oldest() == 1000.0
+    ro.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE actions SET at = 'long ago'")
+    db.close()
+    ro = Ledger(path, readonly=True)
+    assert ro.oldest() is None
+    ro.close()
