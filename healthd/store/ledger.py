@@ -187,6 +187,7 @@ class Ledger:
     # ---- the file ----------------------------------------------------------------------
     def _connect_ro(self) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        db.text_factory = _text
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error:
@@ -198,6 +199,7 @@ class Ledger:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         _check_header(self.path)
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=self._busy_s)
+        db.text_factory = _text
         try:
             if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
                 # Only a file without tables can take this: pruned rows' pages then go
@@ -543,6 +545,12 @@ class Ledger:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._db.close()
                 self._db = None
+
+
+def _text(raw: bytes) -> str:
+    """TEXT that is not UTF-8 (another writer's) reads with U+FFFD: with sqlite3's default,
+    one such value fails the whole query, and ``recent`` then reads none of the file's rows."""
+    return raw.decode("utf-8", "replace")
 
 
 def _check_header(path: str) -> None:

@@ -89,3 +89,16 @@ def test_oldest_reads_only_times_healthd_writes(tmp_path: Path) -> None:
     ro = Ledger(path, readonly=True)
     assert ro.oldest() is None
     ro.close()
+
+
+def test_text_that_is_not_utf8_reads_with_replacement_characters(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    first = Ledger(path)
+    first.record(D, Outcome.SUCCEEDED)
+    first.close()
+    junk = copy_row(path, "rule", b"\xff", sql="CAST(? AS TEXT)")
+    led = Ledger(path)  # the next run: its guards read the file's rows, all of them
+    assert [(r.id, r.rule) for r in led.recent(0)] == [(1, D.rule), (junk, "\ufffd")]
+    for reader in (led, Ledger(path, readonly=True)):
+        assert [r.rule for r in reader.history()] == ["\ufffd", D.rule]
+        reader.close()
