@@ -466,7 +466,9 @@ class Ledger:
             q, args = _SELECT, ()
             if container:
                 q, args = q + " WHERE container = ?", (container,)
-            rows = self._read(q + " ORDER BY id DESC LIMIT ?", (*args, limit - len(waiting)))
+            # SQLite's integers are 64-bit; a larger limit means "all" all the same.
+            rows = self._read(q + " ORDER BY id DESC LIMIT ?",
+                              (*args, min(limit - len(waiting), 2**63 - 1)))
             if rows is None:
                 raise LedgerError(f"state file {self.path}: {self._error or 'cannot read'}")
             try:

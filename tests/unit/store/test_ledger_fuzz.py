@@ -102,3 +102,12 @@ def test_text_that_is_not_utf8_reads_with_replacement_characters(tmp_path: Path)
     for reader in (led, Ledger(path, readonly=True)):
         assert [r.rule for r in reader.history()] == ["\ufffd", D.rule]
         reader.close()
+
+
+def test_a_history_limit_beyond_64_bits_means_all_rows(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    led = Ledger(path)
+    led.record(D, Outcome.SUCCEEDED)
+    for reader in (led, Ledger(path, readonly=True)):
+        assert len(reader.history(limit=2**63)) == 1
+        reader.close()
