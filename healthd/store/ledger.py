@@ -46,6 +46,7 @@ from healthd.store.memory import (
     Window,
     for_guards,
     from_file,
+    storable,
 )
 
 __all__ = ["HistoryRow", "Ledger", "LedgerError", "LedgerHealth"]
@@ -317,13 +318,14 @@ class Ledger:
                     self._written(row, int(new or 0))
             if b.updates:
                 with db:
-                    db.executemany(_UPDATE, [(c.outcome, c.error, c.completed_at,
+                    db.executemany(_UPDATE, [(c.outcome, storable(c.error), c.completed_at,
                                               int(c.retryable), rid)
                                              for rid, c in b.updates.items()])
                 b.updates.clear()
             if b.meta:
                 with db:
-                    db.executemany(_UPSERT_META, list(b.meta.items()))
+                    db.executemany(_UPSERT_META, [(storable(k), storable(v))
+                                                  for k, v in b.meta.items()])
                 b.meta.clear()
         except (sqlite3.Error, OSError) as exc:
             self._fail(f"cannot write {self.path}: {exc}", reopen=_needs_reopen(exc))
@@ -343,7 +345,7 @@ class Ledger:
         try:
             if self._db is None:
                 raise sqlite3.OperationalError(self._error or "state file not open")
-            return self._db.execute(sql, args).fetchall()
+            return self._db.execute(sql, tuple(storable(a) for a in args)).fetchall()
         except sqlite3.Error as exc:
             if self.readonly:
                 raise LedgerError(f"state file {self.path}: {exc}") from exc

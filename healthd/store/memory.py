@@ -73,8 +73,10 @@ class Row:
     retryable: bool = True
 
     def values(self) -> tuple[Any, ...]:
-        """Column values in ``COLUMNS`` order; a temporary id is NULL: the file picks one."""
-        return (self.id if self.id > 0 else None, *(getattr(self, c) for c in COLUMNS[1:]))
+        """Column values in ``COLUMNS`` order, as SQLite takes them (``storable``); a
+        temporary id is NULL: the file picks one."""
+        return (self.id if self.id > 0 else None,
+                *(storable(getattr(self, c)) for c in COLUMNS[1:]))
 
     def complete(self, done: Completion) -> None:
         """Take a pending action's outcome."""
@@ -91,6 +93,20 @@ class Row:
         """The ``healthd history`` view of the row."""
         return HistoryRow(self.id, self.at, self.container, self.action, self.rule,
                           self.outcome, self.explanation, self.error, self.completed_at)
+
+
+def storable(value: Any) -> Any:
+    """``value``, but text SQLite cannot take (a lone surrogate: what Python makes of bytes
+    that were not UTF-8) with such characters as their backslash escapes, e.g. '\\udc80'.
+
+    Applied to what is written and to what is looked up, so a name finds its rows.
+    """
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 class BadRow(ValueError):

@@ -111,3 +111,26 @@ def test_a_history_limit_beyond_64_bits_means_all_rows(tmp_path: Path) -> None:
     for reader in (led, Ledger(path, readonly=True)):
         assert len(reader.history(limit=2**63)) == 1
         reader.close()
+
+
+def test_text_sqlite_cannot_take_is_written_and_looked_up_escaped(tmp_path: Path) -> None:
+    # A lone surrogate: what Python makes of bytes that were not UTF-8 (surrogateescape,
+    # or a JSON "\udc80" escape in an engine's answer).
+    path = str(tmp_path / "state.db")
+    led = Ledger(path)
+    odd = Decision(Action.RESTART, "cid", "api\udc80", "crashed.critical",
+                   evidence=("exited \udcff",), at=1000.0, suppressed_by="cooldown\udc80")
+    row = led.record(odd, Outcome.PENDING)  # writes never raise
+    led.complete(row, Outcome.FAILED, 1001.0, "error \udcff")
+    led.set_meta("cursor\udc80", "42\udc80")
+    led.record(D, Outcome.SUCCEEDED)  # and the backlog is not stuck behind the odd row
+    assert led.health().pending == 0 and led.health().up
+    assert [r.container for r in led.recent(0)] == ["api\udc80", "api"]  # guards: as named
+    for reader in (led, Ledger(path, readonly=True)):
+        (got,) = reader.history(container="api\udc80")
+        last = reader.last_action_for("api\udc80")
+        assert last is not None and last.id == got.id
+        assert reader.get_meta("cursor\udc80") == "42\\udc80"
+        reader.close()
+    # The file holds the escapes (this run's reads come from memory, as named).
+    assert (got.container, got.error) == ("api\\udc80", "error \\udcff")
