@@ -1,21 +1,167 @@
-"""The ledger reading rows it did not write (another tool, a newer healthd, damage SQLite
-does not see): guards and /status go on without them, ``history`` names them in a
-LedgerError, never another exception.
+"""Property tests of healthd.store.ledger reading rows it did not write: junk values of every
+SQLite type (text that is not UTF-8 too) written with sqlite3 into the ``actions`` table of
+a real state file, under the ledger's own schema and under an untyped table such as another
+tool (or a newer healthd) might leave; and state files that are not SQLite at all.
+
+What the resilient ledger promises there: the daemon's reads (``recent`` for the guards,
+``last_action_for`` for /status) and its writes never raise; ``history`` and read-only
+handles give values of their declared types or a LedgerError naming the file; a file that
+is not a database is set aside whole, never lost.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sqlite3
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from healthd.core.model import Action, Decision, Outcome
-from healthd.store.ledger import Ledger, LedgerError
+from healthd.core.model import Action, ActionRecord, Decision, Outcome
+from healthd.store.ledger import HistoryRow, Ledger, LedgerError
 from healthd.store.memory import COLUMNS
+from tests.unit.fuzzing import floats, ints, texts
 
+NOT_NULL = ("at", "container_id", "container", "action", "rule", "evidence", "explanation",
+            "outcome", "retryable")
+UNTYPED = f"CREATE TABLE actions (id INTEGER PRIMARY KEY, {', '.join(COLUMNS[1:])})"
 D = Decision(Action.RESTART, "cid", "api", "crashed.critical", evidence=("exited with code 3",),
              at=1000.0)
+VALID = {"at": 1000.0, "container_id": "cid", "container": "api", "action": "restart",
+         "rule": "crashed.critical", "failure": "crashed", "severity": "critical",
+         "evidence": "[]", "suppressed_by": None, "explanation": "restart api",
+         "outcome": "succeeded", "error": None, "completed_at": 1001.0, "retryable": 1}
+MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class NotUtf8:
+    """Text whose bytes are not UTF-8, stored with CAST(? AS TEXT)."""
+
+    raw: bytes
+
+
+junk = st.one_of(
+    st.none(), ints().filter(lambda n: -(2**63) <= n < 2**63), floats(), st.binary(max_size=8),
+    texts(*(a.value for a in Action), *(o.value for o in Outcome), "\udc80"),
+    st.binary(min_size=1, max_size=6).filter(lambda b: not _utf8(b)).map(NotUtf8),
+)
+rows = st.dictionaries(st.sampled_from(COLUMNS[1:]), junk, min_size=1, max_size=3)
+
+
+def _utf8(b: bytes) -> bool:
+    try:
+        b.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def insert(db: sqlite3.Connection, row: dict[str, Any], typed: bool) -> None:
+    values = {**VALID, **row}
+    if typed:  # the ledger's schema refuses NULL there: put text in instead
+        values.update({c: "" for c in NOT_NULL if values[c] is None})
+    marks = ", ".join("CAST(? AS TEXT)" if isinstance(v, NotUtf8) else "?"
+                      for v in values.values())
+    params = [v.raw if isinstance(v, NotUtf8) else v for v in values.values()]
+    try:
+        db.execute(f"INSERT INTO actions ({', '.join(values)}) VALUES ({marks})", params)
+    except (UnicodeEncodeError, sqlite3.IntegrityError):
+        pass  # a lone surrogate cannot be bound, a NaN is NULL to SQLite: nobody writes these
+
+
+def check_record(r: ActionRecord) -> None:
+    assert isinstance(r.container, str) and isinstance(r.rule, str)
+    assert isinstance(r.action, Action) and isinstance(r.outcome, Outcome)
+    assert isinstance(r.at, float) and math.isfinite(r.at)
+    assert type(r.id) is int and type(r.retryable) is bool
+
+
+def check_history(r: HistoryRow | None) -> None:
+    if r is None:
+        return
+    assert type(r.id) is int and isinstance(r.at, float) and math.isfinite(r.at)
+    for v in (r.container, r.action, r.rule, r.outcome, r.explanation):
+        assert isinstance(v, str), r
+    assert r.error is None or isinstance(r.error, str)
+    assert r.completed_at is None or (isinstance(r.completed_at, float)
+                                      and math.isfinite(r.completed_at))
+
+
+def read_all(led: Ledger, since: float, limit: int, container: str | None) -> None:
+    """Every read; on the daemon's (writable) ledger, only ``history`` may raise."""
+    reads = [lambda: [check_record(r) for r in led.recent(since)],
+             lambda: check_history(led.last_action_for(container or "api")),
+             lambda: [check_history(r) for r in led.history(limit, container)],
+             lambda: _check_oldest(led.oldest())]
+    for i, read in enumerate(reads):
+        try:
+            read()
+        except LedgerError as exc:
+            assert led.readonly or i == 2, exc
+            assert led.path in str(exc)
+
+
+def _check_oldest(t: float | None) -> None:
+    assert t is None or (isinstance(t, float) and math.isfinite(t))
+
+
+@given(st.lists(rows, min_size=1, max_size=4), st.booleans(),
+       st.one_of(st.just(0.0), st.floats(allow_nan=False)), st.integers(1, 2**70),
+       st.one_of(st.none(), texts("api", "\udc80")))
+def test_junk_rows_give_values_or_a_ledger_error(junk_rows: list[dict[str, Any]], typed: bool,
+                                                 since: float, limit: int,
+                                                 container: str | None) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.db")
+        if not typed:
+            with sqlite3.connect(path) as db:
+                db.execute(UNTYPED)
+            db.close()
+        led = Ledger(path)
+        led.record(D, Outcome.SUCCEEDED)
+        db = sqlite3.connect(path)
+        for row in junk_rows:
+            insert(db, row, typed)
+        db.commit()
+        db.close()
+        read_all(led, since, limit, container)
+        led.record(D, Outcome.SUCCEEDED)  # and writes go on
+        assert led.health().pending == 0
+        led.close()
+        for again in (Ledger(path), Ledger(path, readonly=True)):  # the next run; the CLI
+            read_all(again, since, limit, container)
+            again.close()
+
+
+@given(st.one_of(st.binary(max_size=256), st.binary(max_size=256).map(MAGIC.__add__)),
+       st.booleans())
+def test_a_state_file_that_is_not_sqlite_is_set_aside_or_a_ledger_error(
+        raw: bytes, readonly: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "state.db")
+        with open(path, "wb") as fh:
+            fh.write(raw)
+        try:
+            led = Ledger(path, readonly=readonly)
+        except LedgerError as exc:
+            assert readonly and path in str(exc)
+            return
+        read_all(led, 0.0, 50, None)
+        if not readonly:
+            aside = led.health().set_aside
+            if aside is not None:  # the bad file is kept whole beside a fresh one
+                with open(aside, "rb") as fh:
+                    assert fh.read() == raw
+            led.record(D, Outcome.SUCCEEDED)
+            assert [r.at for r in led.history()] == [D.at] and led.health().up
+        led.close()
 
 
 def copy_row(path: str, column: str, value: object, sql: str = "?") -> int:
