@@ -47,6 +47,18 @@ _RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop")
 _MAX_LOOKBACK_S = 3600.0
 
 
+def saved_cursor(text: str | None) -> int | None:
+    """The events cursor kept in the ledger (ns since the epoch); None when there is none, or
+    when it is not one (healthd then starts as on a first run instead of refusing to)."""
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    log.warning("ignoring the saved events cursor %r: not a time in ns; starting from now",
+                text[:40])
+    return None
+
+
 class Daemon:
     """healthd's main loop. ``run()`` blocks until ``stop()``."""
 
@@ -87,8 +99,7 @@ class Daemon:
         self.host = Tracked(
             state=ContainerState(id="host", name="host", labels=((labels.ENABLE, "true"),)),
             limits=Limits(None, None, None), inspected=True)
-        cursor = ledger.get_meta(_CURSOR_KEY)
-        self.cursor_ns = int(cursor) if cursor else None
+        self.cursor_ns = saved_cursor(ledger.get_meta(_CURSOR_KEY))
         # Deaths before this time happened while healthd was not watching.
         # A minute of overlap before the cursor: a death handled just before a kill may
         # not have been acted on yet, and one that was is running again, so not "crashed".
