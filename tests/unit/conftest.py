@@ -12,5 +12,5 @@ import os
 from hypothesis import settings
 
 settings.register_profile("fuzz", max_examples=200, deadline=None)
-settings.register_profile("deep", max_examples=20_000, deadline=None)
+settings.register_profile("deep", max_examples=10_000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fuzz"))
