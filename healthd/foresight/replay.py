@@ -27,6 +27,11 @@ from healthd.foresight.tracker import Tracker
 RESOURCES = tuple(r.value for r in Resource)
 
 
+# Rows closer than this to the last row fed are not fed, whatever the interval: the daemon
+# samples every second or so, and a trend over a sub-millisecond step overflows.
+_MIN_STEP_S = 1e-3
+
+
 class ReplayError(ValueError):
     """Bad replay input; the message names the file and line."""
 
@@ -138,7 +143,8 @@ def replay(
 
     ``interval_s``: the sampling step to assume; rows closer together than that to the last row
     fed are not fed to the forecaster (they repeat its last verdict), which resamples a finer
-    series to the daemon's interval. None infers the step from the timestamps. Refits are
+    series to the daemon's interval. None infers the step from the timestamps (and feeds no row
+    within 1 ms of the last one fed). Refits are
     scheduled with ``refit_due`` and applied with ``apply_fit`` as in the daemon; a failed fit
     keeps the old parameters. ``stats``, if given, counts ``fed``, ``refits``, ``refit_failures``.
     """
@@ -151,7 +157,7 @@ def replay(
     fc: forecast.Forecast | None = None
     fed_t: float | None = None
     for t, value in rows:
-        due_to_feed = fed_t is None or interval_s is None or t - fed_t >= 0.999 * interval_s
+        due_to_feed = fed_t is None or t - fed_t >= 0.999 * (interval_s or _MIN_STEP_S)
         if due_to_feed:
             fc, request = tracker.observe(t, value, limit)
             fed_t = t

@@ -8,6 +8,7 @@ import io
 import math
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +123,13 @@ def test_a_field_over_the_csv_limit_is_a_replay_error_naming_its_line(tmp_path: 
     err = io.StringIO()
     assert list(replay.read_csv(str(path), skip_bad=True, err=err)) == [(1.0, 2.0), (3.0, 4.0)]
     assert replay.main(str(path), 10.0, None, None, "memory", io.StringIO(), err=err) == 1
+
+
+def test_a_sub_millisecond_step_does_not_overflow_the_forecaster(tmp_path: Path) -> None:
+    path = tmp_path / "series.csv"
+    path.write_text("-1.1125369292536007e-308,-1\n0,0\n")
+    err = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings
+        code = replay.main(str(path), 1.0, None, None, "memory", io.StringIO(), err=err)
+    assert code in (0, 1), err.getvalue()
