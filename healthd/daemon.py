@@ -334,10 +334,14 @@ class Daemon:
             self._evaluate(t)
 
     # ---- decide ------------------------------------------------------------------------
-    def _context(self, now: float) -> decide.Context:
-        horizon = decide.history_window_s(self.cfg.guards)
+    def _context(self, now: float, name: str | None = None) -> decide.Context:
+        """name: a container's decision reads its own rows and the host's last minute only
+        (the whole host's would cost more with every action taken, just when many are)."""
+        history = self.ledger.recent(
+            now - decide.history_window_s(self.cfg.guards), container=name,
+            everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
         return decide.Context(
-            now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
+            now=now, config=self.cfg, history=history,
             watch_since=self.watch_since, dry_run=self.dry_run,
             busy_services=self.actions.busy_services(),
             topology=self.stacks.topology, services=self.stacks.health)
@@ -402,7 +406,7 @@ class Daemon:
             if self.notifier is not None:
                 self.notifier.healthy(t.state)  # resolves what was notified about it
             return
-        d = decide.decide(t.state, cls, self._context(now))
+        d = decide.decide(t.state, cls, self._context(now, t.state.name))
         if d is None:
             t.last_decision = None
             return

@@ -429,15 +429,20 @@ class Ledger:
             return max(0, n)
 
     # ---- reads ---------------------------------------------------------------------------
-    def recent(self, since: float) -> list[ActionRecord]:
-        """Actions at or after ``since`` that guards must see, written or not, oldest first."""
+    def recent(self, since: float, container: str | None = None,
+               everyone_since: float | None = None) -> list[ActionRecord]:
+        """Actions at or after ``since`` that guards must see, written or not, oldest first.
+
+        container: only that container's, plus every container's at or after
+        ``everyone_since`` (the host-wide rate's window); the daemon asks this per decision.
+        """
         with self._lock:
             if self._window.needs_load(since):
                 rows = self._read(_SELECT + " WHERE at >= ? AND action != ?",
                                   (since, Action.NONE.value))
                 if rows is not None:
                     self._window.merge(self._countable(rows), since, self._backlog.updates)
-            return self._window.records(since)
+            return self._window.records(since, container, everyone_since)
 
     def _countable(self, rows: list[Any]) -> list[Row]:
         """The file's rows that guards can count; one they cannot is left out (logged once):

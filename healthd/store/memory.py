@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,13 +254,22 @@ class Window:
             self.rows[row.id] = row
         self.loaded_since = since
 
-    def records(self, since: float) -> list[ActionRecord]:
-        """The guards' view at or after ``since``, oldest first; older rows are let go."""
+    def records(self, since: float, container: str | None = None,
+                everyone_since: float | None = None) -> list[ActionRecord]:
+        """The guards' view at or after ``since``, oldest first; older rows are let go.
+
+        container: only its rows, and everyone's at or after ``everyone_since``: a decision
+        then costs a scan, not a record and a sort of each row on the host.
+        """
         if self.loaded_since is not None and since > self.loaded_since:
             self.loaded_since = since
         for rid in [rid for rid, r in self.rows.items() if r.at < since]:
             del self.rows[rid]
-        return sorted((r.record() for r in self.rows.values()), key=lambda r: r.at)
+        rows: Iterable[Row] = self.rows.values()
+        if container is not None:
+            everyone = math.inf if everyone_since is None else everyone_since
+            rows = [r for r in rows if r.container == container or r.at >= everyone]
+        return sorted((r.record() for r in rows), key=lambda r: r.at)
 
     def written(self, row: Row, old: int) -> None:
         """``row`` (known as ``old`` until now) is in the file under ``row.id``."""
