@@ -223,7 +223,7 @@ def read(dirs: CgroupDirs, t: float, limits: bool = True,
         cpu_ns = _int(read_file(cpu_path), cpu_path)
     else:
         usec = _key(read_file(cpu_path), b"usage_usec", cpu_path)
-        cpu_ns = None if usec is None else usec * 1000
+        cpu_ns = None if usec is None else _counter(usec * 1000, cpu_path, "usage_usec in ns")
     return Counters(
         t=t,
         cpu_total_ns=cpu_ns,

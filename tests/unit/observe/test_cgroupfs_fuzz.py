@@ -105,8 +105,9 @@ def test_any_v2_file_contents_give_counters_or_a_read_error(root: Path,
 @pytest.mark.parametrize(
     ("name", "content", "what"),
     [("memory.current", "-1", "value"), ("pids.max", f"{2**64}\n", "value"),
-     ("memory.stat", f"inactive_file {2**64}\n", "inactive_file")],
-    ids=["negative", "2**64", "2**64-in-stat"],
+     ("memory.stat", f"inactive_file {2**64}\n", "inactive_file"),
+     ("cpu.stat", f"usage_usec {2**63 - 1}\n", "usage_usec in ns")],
+    ids=["negative", "2**64", "2**64-in-stat", "usec-beyond-64-bit-ns"],
 )
 def test_a_count_that_is_not_64_bit_is_a_read_error(tmp_path: Path, name: str, content: str,
                                                    what: str) -> None:
