@@ -76,6 +76,10 @@ def _row(fields: list[str], where: str) -> tuple[float, float]:
         raise ReplayError(f"{where}: value {fields[1]!r} is not a number") from None
     if not math.isfinite(value):
         raise ReplayError(f"{where}: value {fields[1]!r} is not finite")
+    if not abs(value) < 2**64:
+        # The daemon feeds the forecaster 64-bit counts; far beyond them its variance
+        # arithmetic overflows.
+        raise ReplayError(f"{where}: value {fields[1]!r} is beyond 64-bit counts")
     return t, value
 
 

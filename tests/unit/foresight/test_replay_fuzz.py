@@ -133,3 +133,13 @@ def test_a_sub_millisecond_step_does_not_overflow_the_forecaster(tmp_path: Path)
         warnings.simplefilter("error")  # numpy's overflow warnings
         code = replay.main(str(path), 1.0, None, None, "memory", io.StringIO(), err=err)
     assert code in (0, 1), err.getvalue()
+
+
+def test_a_value_beyond_64_bits_is_a_replay_error(tmp_path: Path) -> None:
+    path = tmp_path / "series.csv"
+    path.write_text(f"0,0\n1,{'9' * 148}\n")
+    err = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow warnings
+        code = replay.main(str(path), 1e147, None, None, "memory", io.StringIO(), err=err)
+    assert code == 1 and "beyond 64-bit counts" in err.getvalue()
