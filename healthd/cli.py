@@ -17,13 +17,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from healthd import __version__
 from healthd.core import config
 from healthd.serve import status as status_view
+
+if TYPE_CHECKING:
+    from healthd.store.ledger import Ledger
 
 
 class _JsonFormatter(logging.Formatter):
@@ -41,6 +44,18 @@ def _setup_logging(level: str, fmt: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("docker").setLevel(logging.WARNING)
+
+
+def _status_line(store: Ledger, watched: int, now: float) -> str:
+    """systemd's STATUS= line; never raises: the main loop makes it, and a state file that
+    cannot be read (not opened yet, a row healthd did not write) must not stop healing."""
+    from healthd.serve import systemd
+    from healthd.store import ledger
+
+    try:
+        return systemd.describe(watched, store.history(50), now)
+    except ledger.LedgerError:
+        return systemd.describe(watched, [], now) + "; state file unreadable"
 
 
 def _load(path: str | None, flags: dict[str, Any]) -> config.Config:
@@ -95,7 +110,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
 
         notices = notifier.from_config(cfg, m)
     d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
-    beat.status = lambda: systemd.describe(len(d.memory.all()), store.history(50), time.time())
+    beat.status = lambda: _status_line(store, len(d.memory.all()), time.time())
     d.heartbeat = beat
     try:
         http = server.from_settings(cfg.daemon, token, m.render, d.snapshot, d.liveness,

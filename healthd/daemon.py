@@ -47,6 +47,18 @@ _RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop")
 _MAX_LOOKBACK_S = 3600.0
 
 
+def saved_cursor(text: str | None) -> int | None:
+    """The events cursor kept in the ledger (ns since the epoch); None when there is none, or
+    when it is not one (healthd then starts as on a first run instead of refusing to)."""
+    if text is None:
+        return None
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    log.warning("ignoring the saved events cursor %r: not a time in ns; starting from now",
+                text[:40])
+    return None
+
+
 class Daemon:
     """healthd's main loop. ``run()`` blocks until ``stop()``."""
 
@@ -87,8 +99,7 @@ class Daemon:
         self.host = Tracked(
             state=ContainerState(id="host", name="host", labels=((labels.ENABLE, "true"),)),
             limits=Limits(None, None, None), inspected=True)
-        cursor = ledger.get_meta(_CURSOR_KEY)
-        self.cursor_ns = int(cursor) if cursor else None
+        self.cursor_ns = saved_cursor(ledger.get_meta(_CURSOR_KEY))
         # Deaths before this time happened while healthd was not watching.
         # A minute of overlap before the cursor: a death handled just before a kill may
         # not have been acted on yet, and one that was is running again, so not "crashed".
@@ -323,10 +334,14 @@ class Daemon:
             self._evaluate(t)
 
     # ---- decide ------------------------------------------------------------------------
-    def _context(self, now: float) -> decide.Context:
-        horizon = decide.history_window_s(self.cfg.guards)
+    def _context(self, now: float, name: str | None = None) -> decide.Context:
+        """name: a container's decision reads its own rows and the host's last minute only
+        (the whole host's would cost more with every action taken, just when many are)."""
+        history = self.ledger.recent(
+            now - decide.history_window_s(self.cfg.guards), container=name,
+            everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
         return decide.Context(
-            now=now, config=self.cfg, history=self.ledger.recent(now - horizon),
+            now=now, config=self.cfg, history=history,
             watch_since=self.watch_since, dry_run=self.dry_run,
             busy_services=self.actions.busy_services(),
             topology=self.stacks.topology, services=self.stacks.health)
@@ -391,7 +406,7 @@ class Daemon:
             if self.notifier is not None:
                 self.notifier.healthy(t.state)  # resolves what was notified about it
             return
-        d = decide.decide(t.state, cls, self._context(now))
+        d = decide.decide(t.state, cls, self._context(now, t.state.name))
         if d is None:
             t.last_decision = None
             return

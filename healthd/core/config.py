@@ -340,6 +340,9 @@ def _coerce(key: str, value: Any, want: Any, from_env: bool) -> tuple[Any, str |
         except ValueError:
             return None, f"{key}: {raw!r} is not a valid {name}"
         return raw, None
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        # TOML integers are 64-bit, but tomllib returns bigger ones, which float() refuses.
+        return None, f"{key}: integer out of range (TOML integers are 64-bit)"
     if name == "bool":
         ok = isinstance(value, bool)
     elif name == "int":
@@ -536,6 +539,18 @@ def load(
                 data = tomllib.load(fh)
         except OSError as exc:
             raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
-        except tomllib.TOMLDecodeError as exc:
+        except UnicodeDecodeError as exc:
+            # tomllib decodes the whole file first and lets this escape (TOML is UTF-8).
+            raise ConfigError(
+                [f"{path}: not valid TOML: not UTF-8 text (byte {exc.start}: {exc.reason})"]
+            ) from exc
+        except ValueError as exc:
+            # TOMLDecodeError, and int()'s refusal of integers over 4300 digits, which
+            # tomllib lets escape as a plain ValueError.
             raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+        except RecursionError as exc:
+            # tomllib recurses once per nested array or inline table, without a limit.
+            raise ConfigError(
+                [f"{path}: not valid TOML: arrays or inline tables nested too deeply"]
+            ) from exc
     return build(data, environ if environ is not None else os.environ, flags)

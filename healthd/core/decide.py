@@ -32,6 +32,7 @@ _CONTAINER_ACTIONS = (Action.RESTART, Action.RECREATE)
 _SCALE_ACTIONS = (Action.SCALE_UP, Action.SCALE_DOWN)
 # Failures that the container's own restart policy takes care of.
 _ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
+GLOBAL_RATE_WINDOW_S = 60.0  # guards.global_actions_per_minute counts actions in this window
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class Context:
 
     now: float
     config: Config
-    history: Sequence[ActionRecord] = ()  # recent actions on the whole host, any order
+    # Recent actions, any order: at least the decided container's (or service's) own within
+    # ``history_window_s``, and every container's within GLOBAL_RATE_WINDOW_S (the host-wide
+    # rate limit).
+    history: Sequence[ActionRecord] = ()
     watch_since: float = 0.0  # deaths before this happened while healthd was not watching
     dry_run: bool = False
     busy_services: frozenset[str] = frozenset()  # services with a pre-emptive restart in flight
@@ -55,7 +59,7 @@ def history_window_s(g: GuardSettings) -> float:
     """Seconds of past actions the guards read: ``Context.history`` must reach this far back,
     and the ledger must keep at least that much (budget window, alert repeat, cooldown, and
     the minute of the host-wide rate)."""
-    return max(g.budget_window_s, g.alert_repeat_s, g.cooldown_s, 60.0)
+    return max(g.budget_window_s, g.alert_repeat_s, g.cooldown_s, GLOBAL_RATE_WINDOW_S)
 
 
 def _hold(d: Decision, guard: str, why: str) -> Decision:
@@ -212,7 +216,8 @@ def _global_rate(d: Decision, ctx: Context) -> Decision:
     """At most ``global_actions_per_minute`` engine actions of any kind on this host."""
     recent = [
         r for r in ctx.history
-        if r.action in ENGINE_ACTIONS and r.outcome in _COUNTED and ctx.now - r.at < 60
+        if r.action in ENGINE_ACTIONS and r.outcome in _COUNTED
+        and ctx.now - r.at < GLOBAL_RATE_WINDOW_S
     ]
     if len(recent) >= ctx.config.guards.global_actions_per_minute:
         return _hold(d, "global-rate", f"{len(recent)} actions on this host in the last minute "

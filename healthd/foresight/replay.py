@@ -10,6 +10,7 @@ Must never: print a traceback for bad input, or use a forecasting path the daemo
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import math
 import sys
@@ -24,6 +25,11 @@ from healthd.foresight.forecast import ForecastSettings
 from healthd.foresight.tracker import Tracker
 
 RESOURCES = tuple(r.value for r in Resource)
+
+
+# Rows closer than this to the last row fed are not fed, whatever the interval: the daemon
+# samples every second or so, and a trend over a sub-millisecond step overflows.
+_MIN_STEP_S = 1e-3
 
 
 class ReplayError(ValueError):
@@ -70,7 +76,27 @@ def _row(fields: list[str], where: str) -> tuple[float, float]:
         raise ReplayError(f"{where}: value {fields[1]!r} is not a number") from None
     if not math.isfinite(value):
         raise ReplayError(f"{where}: value {fields[1]!r} is not finite")
+    if not abs(value) < 2**64:
+        # The daemon feeds the forecaster 64-bit counts; far beyond them its variance
+        # arithmetic overflows.
+        raise ReplayError(f"{where}: value {fields[1]!r} is beyond 64-bit counts")
     return t, value
+
+
+def _next(records: Iterator[list[str]], where: str) -> list[str] | None:
+    """The next record, None at the end; csv's own complaint (a field over its limit of
+    131072 characters, say) as a ReplayError naming the line. The reader goes on after it."""
+    try:
+        return next(records, None)
+    except csv.Error as exc:
+        raise ReplayError(f"{where}: {exc}") from None
+
+
+def _utf8(fields: list[str], where: str) -> None:
+    try:
+        "".join(fields).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReplayError(f"{where}: not UTF-8 text") from None
 
 
 def read_csv(
@@ -83,12 +109,19 @@ def read_csv(
     on ``err`` (stderr by default) and skipped instead. Opening errors raise ``OSError``.
     """
     report = err if err is not None else sys.stderr
-    with open(path, newline="", encoding="utf-8") as handle:
-        for lineno, fields in enumerate(csv.reader(handle), start=1):
-            if not fields or all(not f.strip() for f in fields):
-                continue
+    # Bytes that are not UTF-8 become lone surrogates here, so that the row holding them is
+    # reported with its line (strict decoding fails a whole read-ahead chunk, lineless).
+    with open(path, newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        records = csv.reader(handle)
+        for lineno in itertools.count(1):
             where = f"{path}:{lineno}"
             try:
+                fields = _next(records, where)
+                if fields is None:
+                    return
+                if not fields or all(not f.strip() for f in fields):
+                    continue
+                _utf8(fields, where)
                 yield _row(fields, where)
             except ReplayError as exc:
                 if lineno == 1:
@@ -114,7 +147,8 @@ def replay(
 
     ``interval_s``: the sampling step to assume; rows closer together than that to the last row
     fed are not fed to the forecaster (they repeat its last verdict), which resamples a finer
-    series to the daemon's interval. None infers the step from the timestamps. Refits are
+    series to the daemon's interval. None infers the step from the timestamps (and feeds no row
+    within 1 ms of the last one fed). Refits are
     scheduled with ``refit_due`` and applied with ``apply_fit`` as in the daemon; a failed fit
     keeps the old parameters. ``stats``, if given, counts ``fed``, ``refits``, ``refit_failures``.
     """
@@ -127,7 +161,7 @@ def replay(
     fc: forecast.Forecast | None = None
     fed_t: float | None = None
     for t, value in rows:
-        due_to_feed = fed_t is None or interval_s is None or t - fed_t >= 0.999 * interval_s
+        due_to_feed = fed_t is None or t - fed_t >= 0.999 * (interval_s or _MIN_STEP_S)
         if due_to_feed:
             fc, request = tracker.observe(t, value, limit)
             fed_t = t

@@ -155,15 +155,27 @@ def _read(path: str) -> bytes:
         os.close(fd)
 
 
+def _counter(value: int, path: str, what: str) -> int:
+    """``value`` when it is an unsigned 64-bit number, as every counter file holds.
+
+    Anything else is not a reading: the API path rejects the same values (`stats.StatsError`),
+    and a negative or huge count would poison the fractions and forecasts made from it.
+    """
+    if not 0 <= value < 2**64:
+        raise CgroupReadError(f"{path}: {what} is not a 64-bit counter: {value}")
+    return value
+
+
 def _int(raw: bytes, path: str) -> int | None:
     """A single-value counter file: an integer, or None for ``max`` (unlimited)."""
     text = raw.strip()
     if text == b"max":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError as exc:
         raise CgroupReadError(f"{path}: not an integer: {text[:40]!r}") from exc
+    return _counter(value, path, "value")
 
 
 def _key(raw: bytes, key: bytes, path: str) -> int | None:
@@ -181,9 +193,10 @@ def _key(raw: bytes, key: bytes, path: str) -> int | None:
     end = raw.find(b"\n", start)
     value = raw[start:] if end < 0 else raw[start:end]
     try:
-        return int(value)
+        number = int(value)
     except ValueError as exc:
         raise CgroupReadError(f"{path}: {key.decode()} is not an integer: {value!r}") from exc
+    return _counter(number, path, key.decode())
 
 
 def read(dirs: CgroupDirs, t: float, limits: bool = True,
@@ -210,7 +223,7 @@ def read(dirs: CgroupDirs, t: float, limits: bool = True,
         cpu_ns = _int(read_file(cpu_path), cpu_path)
     else:
         usec = _key(read_file(cpu_path), b"usage_usec", cpu_path)
-        cpu_ns = None if usec is None else usec * 1000
+        cpu_ns = None if usec is None else _counter(usec * 1000, cpu_path, "usage_usec in ns")
     return Counters(
         t=t,
         cpu_total_ns=cpu_ns,

@@ -6,6 +6,7 @@ Must never: call the engine. Odd or missing fields give defaults, never a KeyErr
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,11 +16,13 @@ from healthd.core.model import ContainerState
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _FRACTION = re.compile(r"\.(\d+)")
+_EXIT_CODE = re.compile(r"-?[0-9]{1,10}")
 
 
-def parse_time(s: str | None) -> float:
-    """RFC 3339 with nanoseconds (as the engine writes it) to epoch seconds; 0.0 if unset."""
-    if not s or s.startswith("0001-01-01"):
+def parse_time(s: object) -> float:
+    """RFC 3339 with nanoseconds (as the engine writes it) to epoch seconds; 0.0 if unset,
+    unparsable or not a string at all."""
+    if not isinstance(s, str) or not s or s.startswith("0001-01-01"):
         return 0.0
     frac = 0.0
     m = _FRACTION.search(s)
@@ -34,6 +37,21 @@ def parse_time(s: str | None) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp() + frac
+
+
+def _int(value: Any) -> int:
+    """An integer field; 0 when absent, null or not a number the engine would send (a bool,
+    NaN, infinities, anything outside 64 bits, a string that is not an integer)."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            return 0
+    if isinstance(value, float) and math.isfinite(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if -(2**63) <= value < 2**63 else 0
 
 
 def _d(obj: Any, key: str) -> dict[str, Any]:
@@ -58,24 +76,24 @@ def from_inspect(
     last_output = ""
     if isinstance(log, list) and log and isinstance(log[-1], dict):
         last_output = str(log[-1].get("Output") or "")
-    labels = config.get("Labels") or {}
+    labels = _d(config, "Labels")
     return ContainerState(
         id=str(data.get("Id", "")),
         name=str(data.get("Name", "")).lstrip("/"),
         image=str(config.get("Image", "")),
         labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())),
         status=str(state.get("Status", "unknown")),
-        exit_code=int(state.get("ExitCode") or 0),
+        exit_code=_int(state.get("ExitCode")),
         oom_killed=bool(state.get("OOMKilled")),
         health=str(health["Status"]) if health.get("Status") else None,
-        health_failing_streak=int(health.get("FailingStreak") or 0),
+        health_failing_streak=_int(health.get("FailingStreak")),
         health_last_output=last_output,
         started_at=parse_time(state.get("StartedAt")),
         finished_at=parse_time(state.get("FinishedAt")),
-        restart_count=int(data.get("RestartCount") or 0),
+        restart_count=_int(data.get("RestartCount")),
         restart_policy=str(policy.get("Name") or "no") or "no",
-        restart_policy_max=int(policy.get("MaximumRetryCount") or 0),
-        healthcheck_start_period_s=int(check.get("StartPeriod") or 0) / 1e9,
+        restart_policy_max=_int(policy.get("MaximumRetryCount")),
+        healthcheck_start_period_s=_int(check.get("StartPeriod")) / 1e9,
         stopped_on_purpose=stopped_on_purpose,
         deaths=deaths,
         is_self=is_self,
@@ -109,10 +127,10 @@ def from_list(row: dict[str, Any]) -> Summary:
         if text in status:
             health = value
             break
-    names = row.get("Names") or ["/"]
+    names = row.get("Names")
     return Summary(
         id=str(row.get("Id", "")),
-        name=str(names[0]).lstrip("/"),
+        name=str(names[0]).lstrip("/") if isinstance(names, list) and names else "",
         state=str(row.get("State") or "unknown"),
         health=health,
     )
@@ -151,9 +169,11 @@ def from_event(raw: dict[str, Any]) -> Event | None:
     if not cid or not action:
         return None
     time_ns = raw.get("timeNano")
-    if not isinstance(time_ns, int):
-        secs = raw.get("time")
-        if not isinstance(secs, (int, float)):
+    # A bool is an int to Python, NaN and the infinities are floats: none is a time, and
+    # neither is a value beyond 64-bit nanoseconds (Event.time would overflow).
+    if isinstance(time_ns, bool) or not isinstance(time_ns, int) or not 0 <= time_ns < 2**63:
+        secs = raw.get("time")  # older engines send seconds only
+        if isinstance(secs, bool) or not isinstance(secs, (int, float)) or not 0 <= secs < 2**33:
             return None
         time_ns = int(secs * 1_000_000_000)
     code = attrs.get("exitCode")
@@ -162,7 +182,8 @@ def from_event(raw: dict[str, Any]) -> Event | None:
         action=action,
         id=cid,
         name=str(attrs.get("name", "")),
-        exit_code=int(code) if isinstance(code, str) and code.lstrip("-").isdigit() else None,
+        # str.isdigit() also takes '²' and other digits int() refuses: ASCII digits only.
+        exit_code=int(code) if isinstance(code, str) and _EXIT_CODE.fullmatch(code) else None,
         signal=str(attrs["signal"]) if "signal" in attrs else None,
     )
 
@@ -179,13 +200,13 @@ class Limits:
 def limits_from_inspect(data: dict[str, Any]) -> Limits:
     """Memory, CPU (cores) and pids limits from ``HostConfig``."""
     host = _d(data, "HostConfig")
-    mem = int(host.get("Memory") or 0)
-    nano = int(host.get("NanoCpus") or 0)
-    quota, period = int(host.get("CpuQuota") or 0), int(host.get("CpuPeriod") or 0)
+    mem = _int(host.get("Memory"))
+    nano = _int(host.get("NanoCpus"))
+    quota, period = _int(host.get("CpuQuota")), _int(host.get("CpuPeriod"))
     # --cpu-quota alone leaves CpuPeriod 0: the kernel's default period (100 ms) applies.
     period = period if period > 0 else 100_000
     cores = nano / 1e9 if nano > 0 else (quota / period if quota > 0 else None)
-    pids = int(host.get("PidsLimit") or 0)
+    pids = _int(host.get("PidsLimit"))
     return Limits(mem if mem > 0 else None, cores, pids if pids > 0 else None)
 
 

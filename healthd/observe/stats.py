@@ -100,7 +100,7 @@ def _section(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _count(section: Mapping[str, Any], key: str) -> int | None:
-    """A non-negative integer counter, None when absent or null."""
+    """A non-negative integer counter below 2**64, None when absent or null."""
     value = section.get(key)
     if value is None:
         return None
@@ -109,6 +109,11 @@ def _count(section: Mapping[str, Any], key: str) -> int | None:
         raise StatsError(f"{key} is {type(value).__name__}, not a number: {value!r}")
     if value < 0:
         raise StatsError(f"{key} is negative: {value!r}")
+    # The kernel's and the engine's counters are unsigned 64-bit. NaN and the infinities
+    # (json.loads accepts them) and anything larger are corruption: int() would raise on the
+    # former, and the latter would overflow the float divisions of `usage`.
+    if not value < 2**64:
+        raise StatsError(f"{key} is not a 64-bit counter: {value!r}")
     return int(value)
 
 

@@ -25,6 +25,7 @@ import contextlib
 import itertools
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -38,10 +39,14 @@ from healthd.store.memory import (
     COLUMNS,
     DEFAULT_LIMIT,
     Backlog,
+    BadRow,
     Completion,
     HistoryRow,
     Row,
     Window,
+    for_guards,
+    from_file,
+    storable,
 )
 
 __all__ = ["HistoryRow", "Ledger", "LedgerError", "LedgerHealth"]
@@ -89,7 +94,8 @@ _READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 8, 11, 14, 26
 
 
 class LedgerError(RuntimeError):
-    """The state file cannot be read (``history``, read-only handles)."""
+    """The state file cannot be read, or holds a row healthd would not have written
+    (``history``, read-only handles)."""
 
 
 class _Corrupt(Exception):
@@ -168,6 +174,7 @@ class Ledger:
         self._noted_vacuum = False
         self._abandon_deferred = False
         self._abandoned = 0
+        self._bad: set[int] = set()  # rows of the file left out of ``recent``, logged once
         if readonly:
             try:
                 self._db = self._connect_ro()
@@ -181,6 +188,7 @@ class Ledger:
     # ---- the file ----------------------------------------------------------------------
     def _connect_ro(self) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        db.text_factory = _text
         try:
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error:
@@ -192,6 +200,7 @@ class Ledger:
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         _check_header(self.path)
         db = sqlite3.connect(self.path, check_same_thread=False, timeout=self._busy_s)
+        db.text_factory = _text
         try:
             if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
                 # Only a file without tables can take this: pruned rows' pages then go
@@ -309,13 +318,14 @@ class Ledger:
                     self._written(row, int(new or 0))
             if b.updates:
                 with db:
-                    db.executemany(_UPDATE, [(c.outcome, c.error, c.completed_at,
+                    db.executemany(_UPDATE, [(c.outcome, storable(c.error), c.completed_at,
                                               int(c.retryable), rid)
                                              for rid, c in b.updates.items()])
                 b.updates.clear()
             if b.meta:
                 with db:
-                    db.executemany(_UPSERT_META, list(b.meta.items()))
+                    db.executemany(_UPSERT_META, [(storable(k), storable(v))
+                                                  for k, v in b.meta.items()])
                 b.meta.clear()
         except (sqlite3.Error, OSError) as exc:
             self._fail(f"cannot write {self.path}: {exc}", reopen=_needs_reopen(exc))
@@ -335,7 +345,7 @@ class Ledger:
         try:
             if self._db is None:
                 raise sqlite3.OperationalError(self._error or "state file not open")
-            return self._db.execute(sql, args).fetchall()
+            return self._db.execute(sql, tuple(storable(a) for a in args)).fetchall()
         except sqlite3.Error as exc:
             if self.readonly:
                 raise LedgerError(f"state file {self.path}: {exc}") from exc
@@ -420,18 +430,43 @@ class Ledger:
             return max(0, n)
 
     # ---- reads ---------------------------------------------------------------------------
-    def recent(self, since: float) -> list[ActionRecord]:
-        """Actions at or after ``since`` that guards must see, written or not, oldest first."""
+    def recent(self, since: float, container: str | None = None,
+               everyone_since: float | None = None) -> list[ActionRecord]:
+        """Actions at or after ``since`` that guards must see, written or not, oldest first.
+
+        container: only that container's, plus every container's at or after
+        ``everyone_since`` (the host-wide rate's window); the daemon asks this per decision.
+        """
         with self._lock:
             if self._window.needs_load(since):
                 rows = self._read(_SELECT + " WHERE at >= ? AND action != ? AND outcome != ?",
                                   (since, Action.NONE.value, Outcome.SKIPPED.value))
                 if rows is not None:
-                    self._window.merge([Row(*v) for v in rows], since, self._backlog.updates)
-            return self._window.records(since)
+                    self._window.merge(self._countable(rows), since, self._backlog.updates)
+            return self._window.records(since, container, everyone_since)
+
+    def _countable(self, rows: list[Any]) -> list[Row]:
+        """The file's rows that guards can count; one they cannot is left out (logged once):
+        a bad row must not stop every decision."""
+        out = []
+        for values in rows:
+            if values[0] in self._window.rows:
+                continue
+            try:
+                out.append(for_guards(values))
+            except BadRow as exc:
+                self._left_out(exc)
+        return out
+
+    def _left_out(self, exc: BadRow) -> None:
+        if exc.row_id not in self._bad:
+            self._bad.add(exc.row_id)
+            log.warning("state file %s: %s; left out of cooldowns, budgets and /status",
+                        self.path, exc)
 
     def history(self, limit: int = 50, container: str | None = None) -> list[HistoryRow]:
-        """Newest rows first, written or waiting."""
+        """Newest rows first, written or waiting; ``LedgerError`` when the file cannot answer
+        or holds a row healthd would not have written (naming its row and column)."""
         args: tuple[str, ...]
         with self._lock:
             waiting = [r.history() for r in reversed(self._backlog.rows.values())
@@ -439,12 +474,15 @@ class Ledger:
             q, args = _SELECT, ()
             if container:
                 q, args = q + " WHERE container = ?", (container,)
-            rows = self._read(q + " ORDER BY id DESC LIMIT ?", (*args, limit - len(waiting)))
+            # SQLite's integers are 64-bit; a larger limit means "all" all the same.
+            rows = self._read(q + " ORDER BY id DESC LIMIT ?",
+                              (*args, min(limit - len(waiting), 2**63 - 1)))
             if rows is None:
                 raise LedgerError(f"state file {self.path}: {self._error or 'cannot read'}")
-            written = []
-            for values in rows:
-                written.append(self._latest(values).history())
+            try:
+                written = [self._latest(values).history() for values in rows]
+            except BadRow as exc:
+                raise LedgerError(f"state file {self.path}: {exc}") from exc
         return waiting + written
 
     def last_action_for(self, container: str) -> HistoryRow | None:
@@ -459,15 +497,21 @@ class Ledger:
             if rows is not None:
                 if not rows:
                     return None
-                return self._latest(rows[0]).history()
+                try:
+                    return self._latest(rows[0]).history()
+                except BadRow as exc:
+                    if self.readonly:
+                        raise LedgerError(f"state file {self.path}: {exc}") from exc
+                    self._left_out(exc)  # /status shows what memory knows instead
             newest = self._window.newest_acted(container)
         return newest.history() if newest else None
 
     def _latest(self, values: tuple[Any, ...]) -> Row:
-        """A row read from the file, with what memory knows that the file does not yet."""
+        """A row read from the file (``BadRow`` if healthd would not have written it), with
+        what memory knows that the file does not yet."""
         row = self._window.rows.get(values[0])
         if row is None:
-            row = Row(*values)
+            row = from_file(values)
             done = self._backlog.updates.get(row.id)
             if done is not None:
                 row.complete(done)
@@ -484,7 +528,9 @@ class Ledger:
     def oldest(self) -> float | None:
         """When the oldest row in the file was recorded; None when there is none."""
         with self._lock:
-            rows = self._read("SELECT min(at) FROM actions")
+            # Only times healthd writes: a text or an infinity in another's row is no time.
+            rows = self._read("SELECT min(at) FROM actions WHERE typeof(at) IN ('integer',"
+                              " 'real') AND abs(at) < ?", (math.inf,))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def health(self) -> LedgerHealth:
@@ -509,6 +555,12 @@ class Ledger:
                     self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
                 self._db.close()
                 self._db = None
+
+
+def _text(raw: bytes) -> str:
+    """TEXT that is not UTF-8 (another writer's) reads with U+FFFD: with sqlite3's default,
+    one such value fails the whole query, and ``recent`` then reads none of the file's rows."""
+    return raw.decode("utf-8", "replace")
 
 
 def _check_header(path: str) -> None:

@@ -1,8 +1,9 @@
 """What the ledger holds in memory: the guards' window of rows, and the writes still waiting.
 
-Owns: the row value (``Row``), the rows the guards read (``Window``: written or not, with
-their latest outcome), the bounded queue of writes the state file has not taken yet
-(``Backlog``) and its drop policy. Must never: touch the file (that is ``ledger``) or
+Owns: the row value (``Row``) and the checks of a row read back (``from_file``: values of
+the types healthd writes, or ``BadRow``), the rows the guards read (``Window``: written or
+not, with their latest outcome), the bounded queue of writes the state file has not taken
+yet (``Backlog``) and its drop policy. Must never: touch the file (that is ``ledger``) or
 decide anything.
 
 Ids: a row the file has taken carries the file's id (> 0); a waiting row carries a
@@ -13,6 +14,7 @@ to the file's ids, so a caller's id stays valid for ``complete``.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,10 @@ from typing import Any
 from healthd.core.model import Action, ActionRecord, Outcome
 
 _PENDING, _SKIPPED = Outcome.PENDING.value, Outcome.SKIPPED.value
+_ACTIONS = frozenset(a.value for a in Action)
+_OUTCOMES = frozenset(o.value for o in Outcome)
+_TEXT = ("container_id", "container", "action", "rule", "evidence", "explanation", "outcome")
+_TEXT_OR_NULL = ("failure", "severity", "suppressed_by", "error")
 
 COLUMNS = ("id", "at", "container_id", "container", "action", "rule", "failure", "severity",
            "evidence", "suppressed_by", "explanation", "outcome", "error", "completed_at",
@@ -67,8 +73,10 @@ class Row:
     retryable: bool = True
 
     def values(self) -> tuple[Any, ...]:
-        """Column values in ``COLUMNS`` order; a temporary id is NULL: the file picks one."""
-        return (self.id if self.id > 0 else None, *(getattr(self, c) for c in COLUMNS[1:]))
+        """Column values in ``COLUMNS`` order, as SQLite takes them (``storable``); a
+        temporary id is NULL: the file picks one."""
+        return (self.id if self.id > 0 else None,
+                *(storable(getattr(self, c)) for c in COLUMNS[1:]))
 
     def complete(self, done: Completion) -> None:
         """Take a pending action's outcome."""
@@ -85,6 +93,74 @@ class Row:
         """The ``healthd history`` view of the row."""
         return HistoryRow(self.id, self.at, self.container, self.action, self.rule,
                           self.outcome, self.explanation, self.error, self.completed_at)
+
+
+def storable(value: Any) -> Any:
+    """``value``, but text SQLite cannot take (a lone surrogate: what Python makes of bytes
+    that were not UTF-8) with such characters as their backslash escapes, e.g. '\\udc80'.
+
+    Applied to what is written and to what is looked up, so a name finds its rows.
+    """
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+class BadRow(ValueError):
+    """A row of the state file holds a value healthd does not write there (another tool,
+    a newer healthd, damage SQLite does not see)."""
+
+    def __init__(self, row_id: Any, column: str, value: Any) -> None:
+        super().__init__(f"row {row_id}: {column} {value!r:.80} is not what healthd writes"
+                         " there")
+        self.row_id = row_id
+
+
+def _time(value: Any) -> float | None:
+    return float(value) if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                            and math.isfinite(value)) else None
+
+
+def _bad_column(v: dict[str, Any]) -> str | None:
+    if type(v["id"]) is not int:
+        return "id"
+    if _time(v["at"]) is None:
+        return "at"
+    for c in _TEXT:
+        if not isinstance(v[c], str):
+            return c
+    for c in _TEXT_OR_NULL:
+        if v[c] is not None and not isinstance(v[c], str):
+            return c
+    if v["completed_at"] is not None and _time(v["completed_at"]) is None:
+        return "completed_at"
+    return None
+
+
+def from_file(values: tuple[Any, ...]) -> Row:
+    """A row read from the file (``COLUMNS`` order), checked: ``BadRow`` names the first
+    column whose value is not of the type healthd writes there. A ``retryable`` that is not
+    a number reads as the column's default."""
+    v = dict(zip(COLUMNS, values, strict=True))
+    bad = _bad_column(v)
+    if bad is not None:
+        raise BadRow(v["id"], bad, v[bad])
+    retry = v["retryable"]
+    return Row(**{**v, "at": _time(v["at"]), "completed_at": _time(v["completed_at"]),
+                  "retryable": bool(retry) if isinstance(retry, (int, float)) else True})
+
+
+def for_guards(values: tuple[Any, ...]) -> Row:
+    """``from_file``, and an action and outcome this version knows (guards count them)."""
+    row = from_file(values)
+    if row.action not in _ACTIONS:
+        raise BadRow(row.id, "action", row.action)
+    if row.outcome not in _OUTCOMES:
+        raise BadRow(row.id, "outcome", row.outcome)
+    return row
 
 
 @dataclass(frozen=True)
@@ -187,8 +263,13 @@ class Window:
         self.loaded_since = since
         self._records = None
 
-    def records(self, since: float) -> list[ActionRecord]:
-        """The guards' view at or after ``since``, oldest first; older rows are let go."""
+    def records(self, since: float, container: str | None = None,
+                everyone_since: float | None = None) -> list[ActionRecord]:
+        """The guards' view at or after ``since``, oldest first; older rows are let go.
+
+        container: only its rows, and everyone's at or after ``everyone_since``: a decision
+        then costs a scan, not a record and a sort of each row on the host.
+        """
         if self.loaded_since is not None and since > self.loaded_since:
             self.loaded_since = since
         for rid in [rid for rid, r in self.rows.items() if r.at < since]:
@@ -196,7 +277,10 @@ class Window:
             self._records = None
         if self._records is None:
             self._records = sorted((r.record() for r in self.rows.values()), key=lambda r: r.at)
-        return list(self._records)
+        if container is None:
+            return list(self._records)
+        everyone = math.inf if everyone_since is None else everyone_since
+        return [r for r in self._records if r.container == container or r.at >= everyone]
 
     def written(self, row: Row, old: int) -> None:
         """``row`` (known as ``old`` until now) is in the file under ``row.id``."""

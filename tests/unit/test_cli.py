@@ -7,11 +7,12 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from healthd.cli import main
+from healthd.cli import _status_line, main
 from healthd.core.model import Action, Decision, Outcome
-from healthd.store.ledger import Ledger
+from healthd.store.ledger import Ledger, LedgerError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -103,3 +104,14 @@ def test_notify_test_without_targets_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["notify", "--test", "--config", str(cfg)])
     assert result.exit_code == 1
     assert "no [[notify]] targets" in result.output
+
+
+def test_the_systemd_status_line_survives_a_state_file_that_cannot_be_read(
+        tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    store = Ledger(str(tmp_path / "not-a-dir" / "state.db"))  # cannot be opened: runs in memory
+    with pytest.raises(LedgerError):
+        store.history(50)  # as documented; the main loop's status line must not pass it on
+    line = _status_line(store, 3, 1000.0)
+    assert line == "watching 3 containers; no action taken recently; state file unreadable"
+    store.close()

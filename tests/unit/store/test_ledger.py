@@ -63,3 +63,21 @@ def test_state_file_of_an_older_version_gains_the_new_column(tmp_path: Path) -> 
     led.record(D, Outcome.SUCCEEDED)
     assert led.recent(0)[0].retryable is True
     led.close()
+
+
+def test_recent_for_one_container_reads_its_rows_and_only_the_last_minute_of_the_others(
+        tmp_path: Path) -> None:
+    led = Ledger(str(tmp_path / "s.db"))
+    for i in range(3000):  # an hour of someone else's crash loop
+        led.record(D.__class__(**{**D.__dict__, "target_name": "noisy", "at": 1000.0 + i}),
+                   Outcome.SUCCEEDED)
+    led.record(D.__class__(**{**D.__dict__, "at": 1500.0}), Outcome.SUCCEEDED)  # api's own
+    got = led.recent(900.0, container="api", everyone_since=3940.0)
+    assert [(r.container, r.at) for r in got] == (
+        [("api", 1500.0)] + [("noisy", 3940.0 + i) for i in range(60)])
+    assert [r.container for r in led.recent(900.0, container="api")] == ["api"]
+    assert len(led.recent(900.0)) == 3001  # without a container: the whole host, as before
+    led.close()
+    again = Ledger(str(tmp_path / "s.db"))  # the same from the file, in the next run
+    assert again.recent(900.0, container="api", everyone_since=3940.0) == got
+    again.close()
