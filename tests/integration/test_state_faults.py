@@ -2,8 +2,8 @@
 
 The state file lives on a 2 MiB tmpfs of the test's own (we are root), filled with ``dd``
 or remounted read-only; healthd's config and log stay outside it. Each mount is undone in
-its fixture, whatever the test did. Retention under churn is unit-tested
-(tests/unit/store/test_retention.py): on the engine it would take an hour of cooldowns.
+its fixture, whatever the test did. Retention under churn runs with a one-minute guard window
+(the edge cases are unit-tested in tests/unit/store/test_retention.py).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -196,4 +197,42 @@ def test_corrupt_state_file_is_set_aside_and_healthd_heals_as_on_a_first_run(
     assert sent_restarts(state, name) == ["succeeded"]
     h.wait_sweeps(3)
     assert sent_restarts(state, before) == []
+    assert h.stop() == 0
+
+
+def test_retention_prunes_under_churn_and_a_cooldown_from_before_the_prune_holds(
+    engine: Engine, containers: Containers, healthds: list[Healthd], tmp_path: Path
+) -> None:
+    # Guards that read a minute back (the host-wide rate's window, the shortest there is),
+    # and a ledger that keeps 3 rows beyond that.
+    window = 60.0
+    h = Healthd(engine, tmp_path, cfg={
+        "ledger": {"retention_rows": 3},
+        "guards": {"cooldown_s": window, "budget_window_s": window, "alert_repeat_s": window}})
+    healthds.append(h)
+    h.start()
+    churned = [crash_and_heal(engine, containers, h, f"churn-{i}") for i in range(5)]
+    assert all(sent_restarts(h.state, n) == ["succeeded"] for n in churned)
+    time.sleep(window + 1)  # the churn's rows leave the guards' window
+    ctl = tmp_path / "ctl"
+    ctl.mkdir()
+    # Dies when told to, twice: once to be restarted, once more inside its cooldown.
+    cid = containers.run("should-restart-once-then-hold", "sh", "-c",
+                         "t=first; [ -e /ran ] && t=again; touch /ran;"
+                         " while [ ! -e /ctl/$t ]; do sleep 0.1; done; exit 3",
+                         opts=("-v", f"{ctl}:/ctl"))
+    name = containers.name_of(cid)
+    (ctl / "first").touch()
+    wait_for(lambda: healed(engine, h, name), 60, what=f"{name} healed\n{h.log()}")
+    # The sweeps prune the churn's rows beyond the newest 3 (outside the window, oldest
+    # first), never this one.
+    wait_for(lambda: all(sent_restarts(h.state, n) == [] for n in churned[:3]), 30,
+             what=f"the churn's oldest rows pruned\n{h.log()}")
+    assert sent_restarts(h.state, name) == ["succeeded"]
+    (ctl / "again").touch()
+    held = wait_for(lambda: [r for r in history(h.state, name)
+                             if r["outcome"] == "skipped" and "cooldown" in r["explanation"]],
+                    30, what=f"the second death held by the cooldown\n{h.log()}")
+    assert held and sent_restarts(h.state, name) == ["succeeded"]
+    assert not engine.client.api.inspect_container(name)["State"]["Running"]
     assert h.stop() == 0
