@@ -74,6 +74,7 @@ class Daemon:
         self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
             cfg, eng, ledger, metrics, clock)
         self.notifier = notifier
+        self._ledger_said: tuple[bool, str | None] = (True, None)  # what notices last said
         self.dry_run = cfg.daemon.dry_run
         self.memory = Memory(engine.own_container_ids())
         self.queue: queue.Queue[Any] = queue.Queue()
@@ -386,6 +387,12 @@ class Daemon:
         self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
         h = self.ledger.health()
         self.metrics.set_ledger(h.up, h.pending, h.dropped)
+        said = (h.up, h.set_aside)
+        if said != self._ledger_said and self.notifier is not None:
+            # Once per change: down, up again, or a corrupt file set aside at start.
+            self.notifier.state_file(h.up, h.error, None if said[1] == self._ledger_said[1]
+                                     else h.set_aside, h.path)
+        self._ledger_said = said
 
     def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
         if not t.inspected:

@@ -153,6 +153,24 @@ class Notifier:
         except Exception:
             log.exception("resolved notice about %s lost", state.name)
 
+    def state_file(self, up: bool, error: str | None, set_aside: str | None,
+                   path: str) -> None:
+        """healthd's state file stopped (or started again) taking writes, or a corrupt one
+        was set aside: say so, once per change. Never raises, like ``submit``."""
+        try:
+            now = self.clock()
+            n = notices.state_file_notice(up, error, set_aside, path, self.make_id(), now)
+            with self._lock:
+                if n is not None:
+                    self._open = notices.opened(self._open, n)
+                elif up:
+                    n, self._open = notices.resolution(self._open, notices.SELF, "",
+                                                       self.make_id(), now)
+            if n is not None:
+                self._queue(n, now)
+        except Exception:
+            log.exception("notice about the state file lost")
+
     def open_alerts(self) -> Mapping[str, tuple[Alert, ...]]:
         """What is open per container (for tests and status)."""
         with self._lock:

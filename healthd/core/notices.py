@@ -135,6 +135,27 @@ def probe_notice(target: str, instance: str, notice_id: str, now: float) -> Noti
                   f"target {target}: if you can read this, notifications work")
 
 
+SELF = "healthd"  # the "container" of notices about healthd's own footing
+
+
+def state_file_notice(up: bool, error: str | None, set_aside: str | None, path: str,
+                      notice_id: str, now: float) -> Notice | None:
+    """A notice about healthd's state file (``store.ledger.LedgerHealth`` fields); None
+    when the file takes writes and nothing was set aside. Its end is a ``resolution`` of
+    ``SELF`` once the file takes writes again."""
+    if not up:
+        return Notice(id=notice_id, kind=EventKind.STATE_FILE, at=now, severity=Health.CRITICAL,
+                      container=SELF, rule="state_file.not_persisted",
+                      summary=f"healthd history NOT persisted to {path}: {error}; healing "
+                      "goes on, rows wait in memory until the file takes writes again")
+    if set_aside:
+        return Notice(id=notice_id, kind=EventKind.STATE_FILE, at=now, severity=Health.DEGRADED,
+                      container=SELF, rule="state_file.set_aside",
+                      summary=f"healthd's state file was corrupt and is set aside as "
+                      f"{set_aside}; history started afresh in {path}")
+    return None
+
+
 # ---- open alerts and their resolution ----------------------------------------------------
 
 OpenAlerts = Mapping[str, tuple[Alert, ...]]  # container name -> what is open about it

@@ -30,6 +30,7 @@ class EventKind(str, enum.Enum):
     PREDICTED_EXHAUSTION = "predicted_exhaustion"  # a forecast alarm raised an alert
     ALERT = "alert"  # any other alert of the decision table (crash_loop, pressure, drift)
     RESOLVED = "resolved"  # what healthd notified about is healthy again
+    STATE_FILE = "state_file"  # healthd's own history is not persisted, or was set aside
     TEST = "test"  # `healthd notify --test`; passes every filter
 
 

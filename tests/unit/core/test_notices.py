@@ -343,3 +343,18 @@ def test_pacing_forgets_what_no_longer_holds_anything_back() -> None:
 def test_group_key_uses_the_target_labels() -> None:
     t = dataclasses.replace(TARGET, group_by=("kind", "stack", "severity"))
     assert notices.group_key(notice(stack="shop"), t) == "kind=action,stack=shop,severity=critical"
+
+
+def test_state_file_notices_say_not_persisted_then_resolve_once_it_takes_writes() -> None:
+    down = notices.state_file_notice(False, "database or disk is full", None, "/s.db", "n1",
+                                     100.0)
+    assert down is not None and down.kind is EventKind.STATE_FILE
+    assert down.severity is Health.CRITICAL and down.container == notices.SELF
+    assert "NOT persisted to /s.db: database or disk is full" in down.summary
+    assert notices.state_file_notice(True, None, None, "/s.db", "n2", 101.0) is None
+    open_ = notices.opened({}, down)
+    end, rest = notices.resolution(open_, notices.SELF, "", "n3", 102.0)
+    assert end is not None and end.kind is EventKind.RESOLVED and rest == {}
+    aside = notices.state_file_notice(True, None, "/s.db.corrupt-X", "/s.db", "n4", 103.0)
+    assert aside is not None and aside.rule == "state_file.set_aside"
+    assert "/s.db.corrupt-X" in aside.summary
