@@ -328,8 +328,12 @@ def _scale(svc: Service, inp: Inputs, windows: dict[str, scale.Window]) -> Decis
         # Mid-step: tasks still starting (or failing). Judge the next step on a whole set.
         windows[svc.key] = ()
         return None
+    # The labels say what any leader did; this healthd's own ledger also knows what it sent
+    # that the listing may not show yet.
+    mine = [r for r in inp.history if r.container == svc.key
+            and r.action in (Action.SCALE_UP, Action.SCALE_DOWN)]
     verdict = scale.scale(pressure, current, b, windows.get(svc.key, ()),
-                          scale_history(svc), settings, inp.now, rec)
+                          (*scale_history(svc), *mine), settings, inp.now, rec)
     windows[svc.key] = scale.remember(windows.get(svc.key, ()), inp.now, rec.desired, settings)
     if verdict is None:
         return None
@@ -418,6 +422,25 @@ def decide(inp: Inputs) -> Plan:
     keys = {s.key for s in inp.view.services}
     windows = {k: w for k, w in windows.items() if k in keys}
     return Plan(tuple(_guard(d, inp) for d in out), windows)
+
+
+def host_report(memory: float | None, disk: float | None, alarms: Sequence[str],
+                memory_critical: float, disk_critical: float, previous: HostReport | None,
+                now: float) -> HostReport | None:
+    """This node's host verdict. memory, disk: fractions used (None unknown); alarms: the
+    host forecasts' alarm texts; previous: the last verdict (it carries ``ok_since``).
+    None when nothing about the host is known."""
+    if memory is None and disk is None and not alarms:
+        return None
+    why = [*alarms]
+    if memory is not None and memory >= memory_critical:
+        why.append(f"host memory {memory * 100:.0f}% used (critical {memory_critical * 100:.0f}%)")
+    if disk is not None and disk >= disk_critical:
+        why.append(f"host disk {disk * 100:.0f}% used (critical {disk_critical * 100:.0f}%)")
+    if why:
+        return HostReport(True, "; ".join(why))
+    since = previous.ok_since if previous is not None and not previous.exhausted else None
+    return HostReport(False, ok_since=since if since is not None else now)
 
 
 # --- tasks: the container rule on every node ---------------------------------------------

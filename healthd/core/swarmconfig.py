@@ -21,6 +21,10 @@ class SwarmSettings:
     rollback_failed_tasks: int = 1
     replace_cooldown_s: float = 60.0  # at most one task of a service replaced per this
     drain_recovered_s: float = 120.0  # a drained node's host fine this long: back to active
+    # A node is exhausted (and drained, see the node_exhausted row) when its host's memory
+    # or disk use reaches this fraction, or a host forecast alarms.
+    host_memory_critical: float = 0.95
+    host_disk_critical: float = 0.95
     peer_port: int = 0  # the port peers' healthd listen on; 0: this healthd's own port
     peer_timeout_s: float = 2.0  # a peer that does not answer in this is unknown, not idle
 
@@ -33,6 +37,10 @@ class SwarmSettings:
         if self.rollback_failed_tasks < 1:
             problems.append(f"rollback_failed_tasks: must be an integer >= 1, got "
                             f"{self.rollback_failed_tasks}")
+        for name in ("host_memory_critical", "host_disk_critical"):
+            if not 0 < getattr(self, name) <= 1:
+                problems.append(f"{name}: a fraction, 0 < {name} <= 1, got "
+                                f"{getattr(self, name)}")
         if not 0 <= self.peer_port <= 65535:
             problems.append(f"peer_port: a TCP port 1..65535, or 0 for this healthd's own "
                             f"port, got {self.peer_port}")
