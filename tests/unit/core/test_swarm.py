@@ -475,3 +475,24 @@ def test_swarm_settings_are_checked() -> None:
     assert "swarm.nope: unknown key" in text
     assert config.build({"decisions": {"update_failed": {"critical": "alert"}}}).action_for(
         "update_failed", Health.CRITICAL) is Action.ALERT
+
+
+# --- this node's host ----------------------------------------------------------------------
+
+
+def test_host_report_along_a_timeline() -> None:
+    def rep(mem: float | None, prev: HostReport | None, now: float,
+            alarms: tuple[str, ...] = ()) -> HostReport | None:
+        return swarm.host_report(mem, 0.5, alarms, 0.9, 0.95, prev, now)
+
+    a = rep(0.5, None, T0)
+    assert a == HostReport(False, ok_since=T0)
+    b = rep(0.6, a, T0 + 10)
+    assert b is not None and b.ok_since == T0  # fine since the first look
+    c = rep(0.93, b, T0 + 20)
+    assert c is not None and c.exhausted and "host memory 93% used" in c.why
+    d = rep(0.5, c, T0 + 30)
+    assert d == HostReport(False, ok_since=T0 + 30)  # the window starts again
+    e = rep(0.5, d, T0 + 40, alarms=("host_memory forecast alarm (full in 80 s)",))
+    assert e is not None and e.exhausted
+    assert swarm.host_report(None, None, (), 0.9, 0.9, None, T0) is None
