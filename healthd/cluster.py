@@ -136,6 +136,7 @@ class Cluster:
             if rep.host is not None:
                 hosts[node] = rep.host
         horizon = decide.history_window_s(self.cfg.guards)
+        busy = busy | frozenset(self.actions.in_flight)  # service keys and target ids
         plan = swarm.decide(swarm.Inputs(
             view, self.cfg, now, pressure, hosts, self.windows,
             self.ledger.recent(now - horizon), busy, dry_run))

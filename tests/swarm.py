@@ -113,3 +113,69 @@ def single_node() -> Iterator[Engine]:
     finally:
         leave(eng)
         eng.stop()
+
+
+class MultiNode:
+    """Three managers on one machine: engines under ``unshare --uts`` named node1..node3,
+    advertising 127.0.0.2:2378, 127.0.0.3:2379 and 127.0.0.4:2380 (as in the notes).
+
+    Start with `start`; `stop` tears down in the notes' order: services through a live
+    manager, their containers gone on every node, ``swarm leave --force`` on each, then
+    the engines (containers, dockerd, mounts, folders).
+    """
+
+    ADDRS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
+    PORTS = (2378, 2379, 2380)
+
+    def __init__(self) -> None:
+        self.engines = [Engine(hostname=f"node{i + 1}") for i in range(3)]
+
+    def start(self) -> MultiNode:
+        """Start the engines (the image imported on each), init on node1, join the rest."""
+        for e in self.engines:
+            e.start()
+        first = self.engines[0]
+        a, p = self.ADDRS[0], self.PORTS[0]
+        first.cli("swarm", "init", "--advertise-addr", f"{a}:{p}", "--listen-addr",
+                  f"{a}:{p}", "--data-path-port", "4790")
+        token = first.cli("swarm", "join-token", "-q", "manager").stdout.strip()
+        for e, a, p in zip(self.engines[1:], self.ADDRS[1:], self.PORTS[1:], strict=True):
+            e.cli("swarm", "join", "--token", token, "--advertise-addr", f"{a}:{p}",
+                  "--listen-addr", f"{a}:{p}", f"{self.ADDRS[0]}:{self.PORTS[0]}")
+        wait_for(lambda: len([n for n in first.client.api.nodes()
+                              if n["Status"]["State"] == "ready"]) == 3, 60,
+                 what="three ready nodes")
+        return self
+
+    def alive(self) -> list[Engine]:
+        """The engines still running."""
+        return [e for e in self.engines if e.proc is not None and e.proc.poll() is None]
+
+    def leader(self) -> Engine | None:
+        """The engine whose node the live managers report as the leader."""
+        for e in self.alive():
+            with contextlib.suppress(docker.errors.DockerException, OSError, KeyError):
+                me = e.client.api.info()["Swarm"]["NodeID"]
+                if (e.client.api.inspect_node(me).get("ManagerStatus") or {}).get("Leader"):
+                    return e
+        return None
+
+    def stop(self) -> None:
+        """Tear everything down (idempotent)."""
+        live = self.alive()
+        if live:
+            api = live[0].client.api
+            with contextlib.suppress(docker.errors.DockerException, OSError):
+                for s in api.services():
+                    with contextlib.suppress(docker.errors.DockerException):
+                        api.remove_service(s["ID"])
+        for e in live:
+            with contextlib.suppress(AssertionError):
+                wait_for(lambda e=e: not e.client.api.containers(
+                    all=True, filters={"label": "com.docker.swarm.task.id"}), 30,
+                    what="task containers gone")
+        for e in live:
+            with contextlib.suppress(subprocess.SubprocessError, OSError):
+                e.cli("swarm", "leave", "--force", check=False, timeout=60)
+        for e in self.engines:
+            e.stop()

@@ -90,6 +90,8 @@ def _availability(eng: engine.Engine, d: Decision, drain: bool) -> None:
         by = _leading(eng)
         raw = eng.swarm_object("node", d.target_id)
         node = node_from(raw)
+        if node.availability == ("drain" if drain else "active"):
+            return  # already so (another try of ours went through, or the operator)
         spec = _spec(raw)
         spec["Availability"] = "drain" if drain else "active"
         spec["Labels"] = swarm.node_labels(node, drain, d.at, by)

@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 
 from healthd.core import labels, scale
 from healthd.core.config import Config, table_row
-from healthd.core.model import Action, ActionRecord, Decision, Failure, Health, Outcome
+from healthd.core.model import (
+    ENGINE_ACTIONS,
+    Action,
+    ActionRecord,
+    Decision,
+    Failure,
+    Health,
+    Outcome,
+)
 
 REPLICATED, GLOBAL, JOB = "replicated", "global", "job"
 # UpdateStatus.State values (lower case as the API gives them); "" when never updated.
@@ -401,6 +409,13 @@ def _guard(d: Decision, inp: Inputs) -> Decision:
         return _held(d, "not-leader", f"the leader ({who}) acts, not this node")
     if d.service in inp.busy or d.target_id in inp.busy:
         return _held(d, "in-flight", "its last action is still in flight")
+    # The listing this decision read was taken before healthd's own last action on it:
+    # wait for one that shows the result, or the same step would be taken twice.
+    since = [r.at for r in inp.history if r.container == d.target_name
+             and r.action in ENGINE_ACTIONS and r.outcome in _COUNTED and r.at >= inp.view.at]
+    if since:
+        return _held(d, "settling", f"acted {inp.now - max(since):.0f} s ago, after the last "
+                     "listing of the swarm")
     if inp.dry_run:
         return _held(d, "dry-run", f"would {d.action.value.replace('_', ' ')}")
     return d

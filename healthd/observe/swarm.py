@@ -81,9 +81,12 @@ def task_from(raw: Mapping[str, Any]) -> Task:
 def node_from(raw: Mapping[str, Any]) -> Node:
     """One entry of ``GET /nodes``."""
     spec, status, mgr = _d(raw, "Spec"), _d(raw, "Status"), _d(raw, "ManagerStatus")
+    # A manager's advertised address names it; Status.Addr is where the leader saw it come
+    # from (on one machine, 127.0.0.1 for every node that joined).
+    advertised = str(mgr.get("Addr", "")).rpartition(":")[0].strip("[]")
     return Node(
         id=str(raw.get("ID", "")), hostname=str(_d(raw, "Description").get("Hostname", "")),
-        addr=str(status.get("Addr", "")), role=str(spec.get("Role", "worker")),
+        addr=advertised or str(status.get("Addr", "")), role=str(spec.get("Role", "worker")),
         availability=str(spec.get("Availability", "active")),
         state=str(status.get("State", "unknown")), leader=mgr.get("Leader") is True,
         labels=_labels(spec.get("Labels")), version=_version(raw))
@@ -144,6 +147,7 @@ class SwarmWatch:
 
     def list_now(self) -> SwarmListed | None:
         """One listing, on the caller's thread; None when the engine did not answer."""
+        at = self.clock()  # before the request: what it shows is at least this fresh
         try:
             lists = self.engine.swarm_lists()
         except EngineUnavailable as exc:
@@ -151,7 +155,7 @@ class SwarmWatch:
             return None
         if lists is None:
             return SwarmListed(None)
-        return SwarmListed(view_from(*lists, at=self.clock()))
+        return SwarmListed(view_from(*lists, at=at))
 
     def _list_loop(self) -> None:
         while not self._stop.is_set():

@@ -185,3 +185,27 @@ def test_a_global_service_is_never_scaled(
         assert services.running(name) == 1
     finally:
         h.stop()
+
+
+def test_draining_the_last_active_node_is_refused(
+    swarm_engine: Engine, services: Services, tmp_path: Path
+) -> None:
+    name = services.create("should-stay-on-the-only-node", command=("sleep", "100000"))
+    wait_for(lambda: services.running(name) == 1, 60, what="1 task running")
+    # Any host memory use is "exhausted" for this healthd: the only node must stay active.
+    h = Healthd(swarm_engine, tmp_path, cfg={"swarm": {"relist_s": 1.0,
+                                                       "host_memory_critical": 0.01}})
+    try:
+        h.start()
+        rows = wait_for(lambda: [r for r in h.rows() if r["action"] == "drain"], 30,
+                        what=f"a drain decision\n{h.log()}")
+        assert rows[0]["outcome"] == "skipped"
+        assert rows[0]["suppressed_by"].startswith("last-active"), rows[0]
+        h.wait_sweeps(6)
+        api = swarm_engine.client.api
+        node = api.inspect_node(api.info()["Swarm"]["NodeID"])
+        assert node["Spec"]["Availability"] == "active"
+        assert [r for r in h.rows() if r["action"] == "drain" and r["outcome"] != "skipped"] == []
+        assert services.running(name) == 1
+    finally:
+        h.stop()

@@ -67,12 +67,13 @@ class Cluster:
     cpu: float = 0.9  # every running task's CPU, fraction of its limit
     log: list[tuple[float, str, Decision]] = dataclasses.field(default_factory=list)
 
-    def view(self, me: str) -> SwarmView:
+    def view(self, me: str, at: float = 0.0) -> SwarmView:
+        """The cluster as listed at ``at`` (epoch seconds)."""
         ts: list[Task] = []
         for s in self.services.values():
             n = s.replicas if s.mode == swarm.REPLICATED else len(self.node_list)
             ts.extend(tasks(s, n or 0))
-        return SwarmView(me, self.node_list, tuple(self.services.values()), tuple(ts))
+        return SwarmView(me, self.node_list, tuple(self.services.values()), tuple(ts), at)
 
     def apply(self, d: Decision, now: float, by: str) -> None:
         svc = next((s for s in self.services.values() if s.id == d.target_id), None)
@@ -102,7 +103,7 @@ class Healthd:
     hosts: Mapping[str, HostReport] | None = None
 
     def tick(self, c: Cluster, now: float) -> list[Decision]:
-        view = c.view(self.node)
+        view = c.view(self.node, now - 0.5)  # listed half a second before the tick
         pressure = {t.id: scale.ReplicaPressure(t.id, cpu=c.cpu) for t in view.tasks}
         hosts = self.hosts if self.hosts is not None else {
             n.id: HostReport(False, ok_since=T0 - 1000) for n in c.node_list}
@@ -269,6 +270,19 @@ def test_dry_run_and_in_flight_hold() -> None:
     dry = dataclasses.replace(busy, busy=frozenset(), dry_run=True)
     (d,) = swarm.decide(dry).decisions
     assert d.suppressed_by == "dry-run: would scale up"
+
+
+def test_a_listing_older_than_healthds_own_action_is_not_acted_on_again() -> None:
+    c = Cluster({}, nodes())
+    h = Healthd("n3", hosts=hosts({"n3"}))
+    c.node_list = nodes(leader="n3")
+    h.tick(c, T0)
+    assert acted(c) == [(0.0, "n3", "drain", None)]
+    stale = dataclasses.replace(c.view("n3", T0 - 1), nodes=nodes(leader="n3"))
+    (d,) = swarm.decide(swarm.Inputs(stale, h.cfg, T0 + 0.1, hosts=hosts({"n3"}),
+                                     history=h.history)).decisions
+    assert d.action is Action.DRAIN
+    assert d.suppressed_by and d.suppressed_by.startswith("settling")
 
 
 # --- rollback -----------------------------------------------------------------------------
