@@ -165,9 +165,9 @@ class Cluster:
             return None
         names = {n.id: n.hostname or n.id[:12] for n in view.nodes}
         reports = self.peers.reports()
-        services = []
+        services, counts = [], self.task_counts()
         for svc in view.services:
-            running, desired = self.task_counts()[svc.name]
+            running, desired = counts[svc.name]
             services.append({
                 "service": svc.name, "mode": svc.mode, "running": running,
                 "desired": desired, "update_state": svc.update_state or None,
