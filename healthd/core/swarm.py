@@ -1,8 +1,9 @@
 """The Swarm's decision rows (pure), on the Swarm as one value (``core.swarmview``).
 
-Owns: the service and node decisions the leader's healthd takes from a ``SwarmView``: SCALE_UP / SCALE_DOWN of a replicated service (through
-``core.scale``, the same windows and steps as Compose scaling), ROLLBACK of a failing
-update once, DRAIN of an exhausted node and ACTIVATE of a recovered one.
+Owns: the service and node decisions the leader's healthd takes from a ``SwarmView``:
+SCALE_UP / SCALE_DOWN of a replicated service (through ``core.scale``, the same windows and
+steps as Compose scaling), ROLLBACK of a failing update once, DRAIN of an exhausted node
+and ACTIVATE of a recovered one; and the guard of a task's replacement.
 Must never: do I/O or read the clock; never decide an action for a global service's
 replica count or a job; never let a node that is not the leader act.
 
