@@ -138,12 +138,22 @@ def _rollback(svc: Service, inp: Inputs) -> Decision | None:
         return _decision(inp, None, Failure.ROLLBACK_FAILED, Health.CRITICAL, svc.id, key,
                          ["the rollback paused: " + (svc.update_message or "no message")],
                          service=key, version=v)
-    if state in _ROLLBACK_STATES or state not in ("updating", "paused"):
+    if state in _ROLLBACK_STATES or state not in ("updating", "paused", "completed"):
         return None  # never a second rollback: Swarm's own state says one was made
     failed = [t for t in inp.view.tasks_of(svc.id)
               if t.state in _TASK_FAILED and t.created_at >= svc.update_started_at]
-    if state == "updating" and len(failed) < inp.config.swarm.rollback_failed_tasks:
+    if state != "paused" and len(failed) < inp.config.swarm.rollback_failed_tasks:
         return None
+    if state == "completed":
+        # Swarm may call an update completed while its new tasks crash (moby/moby#37972):
+        # within update_watch_s of its start, short of tasks and failing, it is failing.
+        running = len(inp.view.running(svc.id))
+        desired = svc.replicas if svc.replicas is not None else len(
+            [t for t in inp.view.tasks_of(svc.id) if t.desired == "running"])
+        if inp.now - svc.update_started_at > inp.config.swarm.update_watch_s \
+                or running >= desired:
+            return None
+        state = f"completed with {running} of {desired} tasks running"
     evidence = [f"update {state}" + (f": {svc.update_message}" if svc.update_message else "")]
     if failed:
         errs = sorted({t.error for t in failed if t.error})

@@ -19,6 +19,9 @@ class SwarmSettings:
     # Failed tasks of a rolling update (started after it) before healthd rolls it back,
     # when Swarm's own failure_action does not pause it first.
     rollback_failed_tasks: int = 1
+    # An update Swarm calls completed while fewer tasks run than it wants and its new tasks
+    # fail is rolled back too, within this many seconds of its start.
+    update_watch_s: float = 300.0
     replace_cooldown_s: float = 60.0  # at most one task of a service replaced per this
     drain_recovered_s: float = 120.0  # a drained node's host fine this long: back to active
     # A node is exhausted (and drained, see the node_exhausted row) when its host's memory

@@ -318,6 +318,21 @@ def test_a_failing_update_is_rolled_back_once(state: str) -> None:
         assert swarm.decide(swarm.Inputs(moved, h.cfg, T0 + 10)).decisions == ()
 
 
+def test_a_completed_update_whose_new_tasks_crash_is_rolled_back_within_the_watch() -> None:
+    c = failing_update("completed")
+    view = c.view("n1")
+    bad = Task("bad1", "s-web", "n1", state="failed", error="task: non-zero exit (3)",
+               created_at=T0 - 20)
+    short = dataclasses.replace(view, tasks=(*view.tasks[:2], bad))  # 2 of 3 running
+    (d,) = swarm.decide(swarm.Inputs(short, conf(), T0)).decisions
+    assert d.action is Action.ROLLBACK and "completed with 2 of 3 tasks running" in d.explain()
+    late = swarm.Inputs(short, conf(update_watch_s=10.0), T0)
+    assert [x for x in swarm.decide(late).decisions if x.action is Action.ROLLBACK] == []
+    whole = dataclasses.replace(view, tasks=(*view.tasks, bad))  # 3 of 3: it recovered
+    assert [x for x in swarm.decide(swarm.Inputs(whole, conf(), T0)).decisions
+            if x.action is Action.ROLLBACK] == []
+
+
 def test_an_update_still_going_well_is_not_rolled_back() -> None:
     c = failing_update("updating")
     assert swarm.decide(swarm.Inputs(c.view("n1"), conf(), T0)).decisions == ()
