@@ -6,6 +6,8 @@ scaled. Services are named for the outcome the test expects."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,6 +82,9 @@ def test_cpu_bound_service_scales_up_to_max_and_no_further_then_down_after_the_w
         row = next(s for s in status["services"] if s["service"] == name)
         assert (row["running"], row["desired"]) == (3, 3)
         assert status["is_leader"] and row["scaled_by"]
+        shown = subprocess.run([sys.executable, "-m", "healthd", "status", "--url", h.url],
+                               capture_output=True, text=True, check=True).stdout
+        assert "(leads: acts on services and nodes)" in shown and name in shown, shown
         (shared / "idle").write_text("")
         t1 = time.monotonic()
         wait_for(lambda: services.replicas(name) == 1, 120, what=f"back to 1\n{h.log()}")
