@@ -144,6 +144,11 @@ def _rollback(svc: Service, inp: Inputs) -> Decision | None:
               if t.state in _TASK_FAILED and t.created_at >= svc.update_started_at]
     if state != "paused" and len(failed) < inp.config.swarm.rollback_failed_tasks:
         return None
+    # Swarm's own failure_action pauses an update within its monitor period; healthd steps
+    # in only when it has not (a rollback sent mid-update did not always complete here).
+    first = min((t.at for t in failed), default=inp.now)
+    if state != "paused" and inp.now - first < inp.config.swarm.rollback_wait_s:
+        return None
     if state == "completed":
         # Swarm may call an update completed while its new tasks crash (moby/moby#37972):
         # within update_watch_s of its start, short of tasks and failing, it is failing.

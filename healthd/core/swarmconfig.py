@@ -22,6 +22,9 @@ class SwarmSettings:
     # An update Swarm calls completed while fewer tasks run than it wants and its new tasks
     # fail is rolled back too, within this many seconds of its start.
     update_watch_s: float = 300.0
+    # A failed new task must be this old before healthd rolls back an update Swarm has not
+    # paused itself (its failure_action: pause acts within its 5 s monitor by default).
+    rollback_wait_s: float = 15.0
     replace_cooldown_s: float = 60.0  # at most one task of a service replaced per this
     drain_recovered_s: float = 120.0  # a drained node's host fine this long: back to active
     # A node is exhausted (and drained, see the node_exhausted row) when its host's memory

@@ -365,8 +365,8 @@ class Engine:
                 return None
             return sw, list(self.api.services()), list(self.api.tasks()), list(self.api.nodes())
         except docker.errors.APIError as exc:
-            if exc.status_code == 503:  # not a manager, or the swarm has no leader right now
-                return None
+            # A manager that cannot list now (a 503 while there is no leader): the last
+            # listing stands until the next one; only info says "no swarm here".
             raise EngineUnavailable(f"listing the swarm: {exc}") from exc
         except _CONN_ERRORS as exc:
             raise EngineUnavailable(f"listing the swarm: {exc}") from exc

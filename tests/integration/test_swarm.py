@@ -117,7 +117,11 @@ def test_an_update_whose_new_tasks_crash_is_rolled_back_once(
             s = services.inspect(name)
             return bool(s.get("UpdateStatus", {}).get("State") == "rollback_completed")
 
-        wait_for(rolled_back, 90, what=f"rollback_completed\n{h.log()}")
+        try:
+            wait_for(rolled_back, 90, what="rollback_completed")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}: {services.inspect(name).get('UpdateStatus')}\n"
+                                 f"{h.log()}") from None
         spec = services.inspect(name)["Spec"]["TaskTemplate"]["ContainerSpec"]
         assert spec["Args"] == ["sleep", "100000"]
         wait_for(lambda: services.running(name) == 2, 60, what="2 tasks running again")

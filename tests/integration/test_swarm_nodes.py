@@ -125,7 +125,8 @@ def test_the_leader_scales_from_another_nodes_pressure_and_no_other_healthd_acts
         # Followers decide too (held: not-leader, or the scaler's own at-max once the
         # leader's step shows), and never act.
         assert acted(h, "scale_up") == [] and acted(h, "scale_down") == []
-        assert h.status()["swarm"]["is_leader"] is False
+        wait_for(lambda h=h: (h.status()["swarm"] or {}).get("is_leader") is False, 10,
+                 what="a follower's status")
     nodes = {n["node"]: n for n in hs[0].status()["swarm"]["nodes"]}
     assert nodes["node2"]["peer"] == "answering" and nodes["node1"]["leader"]
 

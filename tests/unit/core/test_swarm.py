@@ -333,6 +333,16 @@ def test_a_completed_update_whose_new_tasks_crash_is_rolled_back_within_the_watc
             if x.action is Action.ROLLBACK] == []
 
 
+def test_an_update_swarm_may_still_pause_is_given_the_wait() -> None:
+    c = failing_update("updating")
+    view = c.view("n1")
+    bad = Task("bad1", "s-web", "n1", state="failed", created_at=T0 - 8, at=T0 - 5)
+    view = dataclasses.replace(view, tasks=(*view.tasks, bad))
+    assert swarm.decide(swarm.Inputs(view, conf(), T0)).decisions == ()
+    (d,) = swarm.decide(swarm.Inputs(view, conf(), T0 + 10)).decisions
+    assert d.action is Action.ROLLBACK
+
+
 def test_an_update_still_going_well_is_not_rolled_back() -> None:
     c = failing_update("updating")
     assert swarm.decide(swarm.Inputs(c.view("n1"), conf(), T0)).decisions == ()
