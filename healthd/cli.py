@@ -110,11 +110,13 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
 
         notices = notifier.from_config(cfg, m)
     d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
+    d.cluster.peers.token = token  # Swarm peers ask each other with the same token
     beat.status = lambda: _status_line(store, len(d.memory.all()), time.time())
     d.heartbeat = beat
     try:
         http = server.from_settings(cfg.daemon, token, m.render, d.snapshot, d.liveness,
-                                    lambda reason: m.unauthorized.labels(reason).inc())
+                                    lambda reason: m.unauthorized.labels(reason).inc(),
+                                    {"/swarm/report": d.cluster.report})
     except (OSError, ValueError) as exc:
         click.echo(f"error: cannot serve on {cfg.daemon.listen}: {exc}", err=True)
         sys.exit(1)

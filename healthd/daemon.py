@@ -19,6 +19,7 @@ from typing import Any
 
 from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
+from healthd.cluster import Cluster
 from healthd.core import classify, decide, labels, stack
 from healthd.core.config import Config
 from healthd.core.model import Action, Classification, ContainerState, Resource
@@ -33,6 +34,7 @@ from healthd.observe.probes import ProbeResult
 from healthd.observe.sampler import Sampler
 from healthd.observe.scrape import Scraped
 from healthd.observe.stacks import Stacks, scale_candidates
+from healthd.observe.swarm import SwarmListed
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
@@ -115,6 +117,7 @@ class Daemon:
                                  cfg.watch.stats_interval_s, cfg.watch.docker_root or None,
                                  clock)
         self.signals = AppSignals(eng, self.queue, cfg.signals, clock)
+        self.cluster = Cluster(cfg, eng, self.queue, self.actions, ledger, metrics, clock)
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -128,6 +131,7 @@ class Daemon:
         self._apply_sweep(self.observer.sweep())  # the first picture, before any event
         self.observer.start()
         self.signals.start()
+        self.cluster.start()
         while not self._stopping.is_set():
             # Set before blocking on the queue: an idle loop turns at least once a second,
             # so a stale mark means the loop is stuck inside an item, not waiting for one.
@@ -143,6 +147,8 @@ class Daemon:
                 self._on_inspected(item)
             elif isinstance(item, Sweep):
                 self._apply_sweep(item)
+            elif isinstance(item, SwarmListed):
+                self.cluster.on_listed(item, self.actions.busy_services(), self.dry_run)
             elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
                 self._on_signal(item)
             elif item == RECONNECTED:
@@ -161,6 +167,7 @@ class Daemon:
         self.watcher.stop()
         self.observer.stop()
         self.signals.stop()
+        self.cluster.stop()
         self.inspector.shutdown(wait=True, cancel_futures=True)
         self.actions.shutdown()
         self.foresight.close()
@@ -278,6 +285,8 @@ class Daemon:
                 else:
                     self._refresh_service(t)
             self._scale(self.clock())
+            self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
+            self.cluster.tick(self.actions.busy_services(), self.dry_run)
         self._export_counts()
         self._save_cursor()
         self._tend_ledger()
@@ -294,6 +303,7 @@ class Daemon:
             and t.last_decision.suppressed_by.startswith("dependency:")))
         self.metrics.set_signals({t.state.name: row for t in items
                                   if (row := self.signals.row(t.state.id)) is not None})
+        self.cluster.export()
         topo, running = self.stacks.topology, {t.state.id for t in items if t.state.running}
         self.metrics.replicas.clear()  # services come and go: no stale series
         for svc in topo.services():
@@ -345,7 +355,8 @@ class Daemon:
             now=now, config=self.cfg, history=history,
             watch_since=self.watch_since, dry_run=self.dry_run,
             busy_services=self.actions.busy_services(),
-            topology=self.stacks.topology, services=self.stacks.health)
+            topology=self.stacks.topology, services=self.stacks.health,
+            swarm_tasks=self.cluster.task_counts())
 
     def _in_dependency_order(self, items: list[Tracked]) -> list[Tracked]:
         rank = {svc: i for i, svc in enumerate(self.stacks.topology.order())}
@@ -436,4 +447,5 @@ class Daemon:
                                       self.stacks.problems(), self.memory.all(), self.ledger),
             "host": self.foresight.host_rows(),
             "ledger": self.ledger.health().as_dict(),
+            "swarm": self.cluster.snapshot(),
         }

@@ -160,11 +160,15 @@ class Engine:
         busybox: str | None = None,
         base: str = "/tmp",
         start_timeout: float = 30.0,
+        hostname: str | None = None,
     ) -> None:
+        """hostname: run dockerd under ``unshare --uts`` with this host name (a Swarm of
+        several engines on one machine tells its nodes apart by it)."""
         self.dockerd = dockerd or shutil.which("dockerd") or "/usr/sbin/dockerd"
         self.busybox = busybox or shutil.which("busybox") or "/usr/bin/busybox"
         self.docker_cli = shutil.which("docker") or "docker"
         self.start_timeout = start_timeout
+        self.hostname = hostname
         self.root = Path(tempfile.mkdtemp(prefix=DIR_PREFIX, dir=base))
         (self.root / MARKER).write_text(f"{os.getpid()}\n")
         self.sock = str(self.root / "docker.sock")
@@ -191,6 +195,11 @@ class Engine:
             "--exec-root", str(self.root / "exec"),
             "--pidfile", str(self.root / "docker.pid"),
         ]  # fmt: skip
+        if self.hostname:
+            # unshare and sh exec into dockerd: still one process, so the process group,
+            # PDEATHSIG and the pid stay dockerd's.
+            args = ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"',
+                    self.hostname, *args]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 args,

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from healthd.act import compose, container
+from healthd.act import compose, container, swarm
 from healthd.act.notifier import Notifier
 from healthd.core import labels
 from healthd.core.model import Action, Decision, Outcome
@@ -34,6 +34,15 @@ PERFORMERS: dict[Action, Performer] = {
     Action.RECREATE: container.recreate,
     Action.SCALE_UP: compose.scale_up,
     Action.SCALE_DOWN: compose.scale_down,
+    Action.ROLLBACK: swarm.rollback,
+    Action.REPLACE_TASK: swarm.replace_task,
+    Action.DRAIN: swarm.drain,
+    Action.ACTIVATE: swarm.activate,
+}
+# A Swarm service (``swarm/<name>``) is scaled through its spec, not container by container.
+SWARM_PERFORMERS: dict[Action, Performer] = {
+    Action.SCALE_UP: swarm.scale,
+    Action.SCALE_DOWN: swarm.scale,
 }
 
 
@@ -110,7 +119,10 @@ class Actions:
         what = d.action.value
         log.debug("sending %s %s %s", what, d.target_id, d.target_name)
         try:
-            PERFORMERS[d.action](self.engine, d)
+            swarm_service = (d.service or "").startswith("swarm/")
+            table = SWARM_PERFORMERS if swarm_service and d.action in SWARM_PERFORMERS \
+                else PERFORMERS
+            table[d.action](self.engine, d)
         except engine.ActionFailed as exc:
             log.error("%s %s failed (%s): %s", what, d.target_name,
                       "retryable" if exc.retryable else "permanent", exc)
@@ -125,7 +137,9 @@ class Actions:
         finally:
             data: dict[str, Any] | None = None
             try:
-                data = self.engine.inspect(d.target_id)
+                # A Swarm service or node is no container: the next listing shows it.
+                if not d.target_name.startswith(("swarm/", "node/")):
+                    data = self.engine.inspect(d.target_id)
             except engine.EngineError as exc:
                 log.info("cannot look at %s after the %s: %s", d.target_name, what, exc)
             self.out.put(Inspected(d.target_id, data, 0, None, after_action=True))

@@ -17,6 +17,7 @@ from typing import Any
 
 from healthd.core.model import Action, Failure, Health, Resource
 from healthd.core.notifyconfig import NotificationSettings, NotifyTarget, parse_targets
+from healthd.core.swarmconfig import SwarmSettings
 from healthd.foresight.forecast import ForecastSettings
 
 if sys.version_info >= (3, 11):
@@ -256,6 +257,12 @@ DEFAULT_TABLE: dict[str, dict[str, str]] = {
     "latency_degraded": {"degraded": "alert", "critical": "restart"},
     "predicted_exhaustion.errors": {"degraded": "alert", "critical": "alert"},
     "predicted_exhaustion.latency": {"degraded": "alert", "critical": "alert"},
+    # Swarm (healthd.core.swarm): acted on by the leader's healthd only. A Swarm task's
+    # restart (any row above) becomes replace_task: its container stopped, Swarm replaces it.
+    "update_failed": {"degraded": "rollback", "critical": "rollback"},
+    "rollback_failed": {"degraded": "alert", "critical": "alert"},
+    "node_exhausted": {"degraded": "drain", "critical": "drain"},
+    "node_recovered": {"degraded": "activate", "critical": "activate"},
 }
 TABLE_ROWS = tuple(DEFAULT_TABLE)
 SEVERITIES = (Health.DEGRADED.value, Health.CRITICAL.value)
@@ -283,6 +290,7 @@ class Config:
     scaling: ScalingSettings = field(default_factory=ScalingSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     signals: SignalSettings = field(default_factory=SignalSettings)
+    swarm: SwarmSettings = field(default_factory=SwarmSettings)
     decisions: tuple[tuple[str, str, Action], ...] = tuple(
         (row, sev, Action(a)) for row, sevs in DEFAULT_TABLE.items() for sev, a in sevs.items()
     )
@@ -314,6 +322,7 @@ SECTIONS: dict[str, type[Any]] = {
     "ledger": LedgerSettings,
     "notifications": NotificationSettings,
     "signals": SignalSettings,
+    "swarm": SwarmSettings,
 }
 CHOICES = {
     ("daemon", "log_level"): ("debug", "info", "warning", "error"),

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from healthd.core import labels, stack
+from healthd.core import labels, stack, swarm
 from healthd.core.config import Config, GuardSettings, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
@@ -50,6 +50,9 @@ class Context:
     busy_services: frozenset[str] = frozenset()  # services with a pre-emptive restart in flight
     topology: stack.Topology | None = None  # None: no stack rules (a lone container)
     services: Mapping[str, stack.ServiceHealth] = field(default_factory=dict)
+    # Swarm service name -> (running, desired) tasks, as this manager lists them; empty on a
+    # worker or outside a Swarm (then one-at-a-time rests on this node's own actions).
+    swarm_tasks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
@@ -117,7 +120,9 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     if d.action not in _CONTAINER_ACTIONS:
         return d
     if policy.swarm_task:
-        return _hold(d, "swarm", "a Swarm task: the orchestrator replaces it")
+        d = _as_replace(d, c, cls, policy, ctx)
+        if d.suppressed_by is not None:
+            return d
     if c.stopped_on_purpose and not c.running:
         return _hold(d, "stopped-on-purpose", "stopped or killed through the engine API")
     if cls.failure in _ENGINE_RESTARTS and _engine_will_restart(c):
@@ -132,8 +137,25 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     if c.running and c.started_at and ctx.now - c.started_at < grace:
         left = grace - (ctx.now - c.started_at)
         return _hold(d, "grace", f"started {ctx.now - c.started_at:.0f} s ago, {left:.0f} s left")
-    if cls.failure is Failure.PREDICTED_EXHAUSTION and policy.service in ctx.busy_services:
+    if cls.failure is Failure.PREDICTED_EXHAUSTION and (
+            policy.service in ctx.busy_services or d.service in ctx.busy_services):
         return _hold(d, "one-at-a-time", f"another replica of {policy.service} is being restarted")
+    return d
+
+
+def _as_replace(d: Decision, c: ContainerState, cls: Classification,
+                policy: labels.LabelPolicy, ctx: Context) -> Decision:
+    """A Swarm task is never restarted: one that still runs but fails is replaced (its
+    container stopped, Swarm starts another), one task of its service at a time; a dead
+    one is left to Swarm."""
+    if cls.failure not in swarm.REPLACEABLE or not c.running or not policy.service:
+        return _hold(d, "swarm", "a Swarm task: the orchestrator replaces it")
+    d = dataclasses.replace(d, action=Action.REPLACE_TASK, service=f"swarm/{policy.service}")
+    running, desired = ctx.swarm_tasks.get(policy.service, (None, None))
+    why = swarm.replace_guard(policy.service, running, desired, ctx.history, ctx.now,
+                              ctx.config.swarm.replace_cooldown_s)
+    if why is not None:
+        return _hold(d, *why.split(": ", 1))
     return d
 
 
@@ -160,7 +182,7 @@ def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
     the scaler's windows and cooldown (``core.scale``) and share the host-wide rate.
     """
     g = ctx.config.guards
-    if d.action in _SCALE_ACTIONS:
+    if d.action in _SCALE_ACTIONS or d.action is Action.REPLACE_TASK:
         return _global_rate(d, ctx)
     if d.action in _CONTAINER_ACTIONS:
         done = [r for r in _mine(ctx, d.target_name, d.action) if r.outcome in _COUNTED]

@@ -53,6 +53,16 @@ CREATED = "healthd.created"
 CREATED_AT = "healthd.created.at"  # epoch seconds, as a decimal string
 SWARM_SERVICE = "com.docker.swarm.service.name"
 SWARM_TASK = "com.docker.swarm.task.id"
+SWARM_NODE = "com.docker.swarm.node.id"  # on a task's container: the node it runs on
+# healthd's own memory, written on a Swarm service (or node) in the same update as the action,
+# so whichever healthd leads next honours the last one's cooldowns (healthd.core.swarm).
+SWARM_SCALED_AT = "healthd.swarm.scaled_at"  # epoch seconds of the last scale
+SWARM_SCALED_FROM = "healthd.swarm.scaled_from"  # replicas before it
+SWARM_SCALED_TO = "healthd.swarm.scaled_to"  # replicas after it
+SWARM_SCALED_BY = "healthd.swarm.scaled_by"  # the node (hostname) whose healthd scaled
+SWARM_BASE = "healthd.swarm.base"  # the operator's own replica count: scaling down stops there
+SWARM_DRAINED_AT = "healthd.swarm.drained_at"  # on a node healthd drained: when
+SWARM_DRAINED_BY = "healthd.swarm.drained_by"  # ... and whose healthd did
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

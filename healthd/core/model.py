@@ -36,6 +36,10 @@ class Failure(str, enum.Enum):
     IDLE_REPLICAS = "idle_replicas"  # a scaled-up service has had slack for a whole window
     APPLICATION_ERROR = "application_error"  # its requests, probes or logs say it fails
     LATENCY_DEGRADED = "latency_degraded"  # it answers, but too slowly
+    UPDATE_FAILED = "update_failed"  # a Swarm rolling update's new tasks fail (or it paused)
+    ROLLBACK_FAILED = "rollback_failed"  # a Swarm rollback failed or paused too
+    NODE_EXHAUSTED = "node_exhausted"  # a Swarm node's host memory or disk is (nearly) full
+    NODE_RECOVERED = "node_recovered"  # a node healthd drained has been fine for a window
 
 
 class Action(str, enum.Enum):
@@ -45,6 +49,10 @@ class Action(str, enum.Enum):
     RECREATE = "recreate"  # remove and create again from the service's current config
     SCALE_UP = "scale_up"
     SCALE_DOWN = "scale_down"
+    ROLLBACK = "rollback"  # a Swarm service's update back to its previous spec
+    REPLACE_TASK = "replace_task"  # stop a Swarm task's container so that Swarm replaces it
+    DRAIN = "drain"  # a Swarm node's availability to drain
+    ACTIVATE = "activate"  # a Swarm node healthd drained back to active
     ALERT = "alert"
     NONE = "none"
 
@@ -112,7 +120,9 @@ class ContainerState:
 
 
 # Actions that change something on the engine (as opposed to alerting or doing nothing).
-ENGINE_ACTIONS = frozenset({Action.RESTART, Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN})
+ENGINE_ACTIONS = frozenset({Action.RESTART, Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN,
+                            Action.ROLLBACK, Action.REPLACE_TASK, Action.DRAIN,
+                            Action.ACTIVATE})
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,7 @@ class Decision:
     replicas: int | None = None  # for scale actions: how many replicas after the action
     source_id: str | None = None  # the container to copy (scale up, recreate)
     number: int | None = None  # scale up: the new replica's compose container number
+    version: int | None = None  # Swarm actions: the service's or node's spec version seen
 
     @property
     def acts(self) -> bool:

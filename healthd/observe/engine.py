@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import docker
@@ -48,9 +48,19 @@ class ActionFailed(EngineError):
         self.retryable = retryable
 
 
+class VersionConflict(ActionFailed):
+    """A Swarm object changed since its version was read ("update out of sequence")."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 # The container events healthd acts on. Filtering at the engine keeps the healthchecks'
 # exec_create/exec_start/exec_die (three per check per container) off the wire.
 EVENTS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
+
+# info's Swarm section, then the services, tasks and nodes as the API lists them.
+SwarmLists = tuple[dict[str, Any], Sequence[Any], Sequence[Any], Sequence[Any]]
 
 _CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
 
@@ -344,6 +354,77 @@ class Engine:
                 raise EngineUnavailable(f"log stream of {cid[:12]} dropped: {exc}") from exc
 
         return gen(), stream
+
+    # -- Swarm: lists, events, updates (healthd.observe.swarm, healthd.act.swarm) --------
+
+    def swarm_lists(self) -> SwarmLists | None:
+        """(info's Swarm section, services, tasks, nodes) on a manager; None elsewhere."""
+        try:
+            sw = dict(self.api.info().get("Swarm") or {})
+            if sw.get("LocalNodeState") != "active" or not sw.get("ControlAvailable"):
+                return None
+            return sw, list(self.api.services()), list(self.api.tasks()), list(self.api.nodes())
+        except docker.errors.APIError as exc:
+            # A manager that cannot list now (a 503 while there is no leader): the last
+            # listing stands until the next one; only info says "no swarm here".
+            raise EngineUnavailable(f"listing the swarm: {exc}") from exc
+        except _CONN_ERRORS as exc:
+            raise EngineUnavailable(f"listing the swarm: {exc}") from exc
+
+    def swarm_events(self) -> tuple[Iterator[dict[str, Any]], Any]:
+        """Service and node events from now on; returns (events, stream to close)."""
+        try:
+            stream = self.api.events(decode=True, filters={"type": ["service", "node"]})
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise EngineUnavailable(f"subscribing to swarm events: {exc}") from exc
+
+        def gen() -> Iterator[dict[str, Any]]:
+            try:
+                for raw in stream:
+                    if isinstance(raw, dict):
+                        yield raw
+            except (*_CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
+                raise EngineUnavailable(f"swarm events stream dropped: {exc}") from exc
+            raise EngineUnavailable("swarm events stream ended")
+
+        return gen(), stream
+
+    def swarm_object(self, kind: str, oid: str) -> dict[str, Any]:
+        """Inspect a service or node (``kind``): its Spec and Version as the engine has them."""
+        try:
+            return dict(self.api.inspect_service(oid) if kind == "service"
+                        else self.api.inspect_node(oid))
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise _failed(f"reading {kind} {oid[:12]}", exc) from exc
+
+    def swarm_update(self, kind: str, oid: str, version: int, spec: Mapping[str, Any],
+                     rollback: bool = False) -> None:
+        """Update a service or node from ``spec`` at ``version``; ``rollback``: the engine's
+        own rollback of a service to its previous spec (then ``spec`` is not used).
+        Raises VersionConflict when the object changed since ``version`` was read."""
+        params: dict[str, Any] = {"version": version}
+        if rollback:
+            params["rollback"] = "previous"
+        try:
+            resp = self.api._post_json(self.api._url(f"/{kind}s/{{0}}/update", oid),
+                                       data=dict(spec), params=params)
+            self.api._raise_for_status(resp)
+        except docker.errors.APIError as exc:
+            if "out of sequence" in str(exc.explanation or exc):
+                raise VersionConflict(f"{kind} {oid[:12]} changed since version {version}") \
+                    from exc
+            raise _failed(f"updating {kind} {oid[:12]}", exc) from exc
+        except _CONN_ERRORS as exc:
+            raise _failed(f"updating {kind} {oid[:12]}", exc) from exc
+
+    def stop(self, cid: str, stop_timeout_s: int) -> None:
+        """Stop a container: SIGTERM, then SIGKILL after the timeout."""
+        try:
+            self.api.stop(cid, timeout=stop_timeout_s)
+        except docker.errors.NotFound as exc:
+            raise ActionFailed(f"container {cid[:12]} is gone", retryable=False) from exc
+        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+            raise _failed(f"stopping {cid[:12]}", exc) from exc
 
     def close(self) -> None:
         """Release the client's connections."""

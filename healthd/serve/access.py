@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 ALWAYS_OPEN = "/healthz"  # orchestrators and load balancers probe it without credentials
 METRICS = "/metrics"
+PEERS = "/swarm/"  # what Swarm peers' healthd ask each other: always behind the token
 MIN_TOKEN_CHARS = 16
 
 
@@ -49,7 +50,7 @@ class Policy:
 
     def needs_token(self, method: str, path: str) -> bool:
         """Whether a ``method`` request for ``path`` (query string removed) needs the token."""
-        if method in CHANGING:
+        if method in CHANGING or path.startswith(PEERS):
             return True
         if not self.exposed or path == ALWAYS_OPEN:
             return False

@@ -48,6 +48,12 @@ class Metrics:
                                  ["action", "held_by"], registry=r)
         self.actions = Counter("healthd_actions_total", "Actions sent, by action and outcome",
                                ["action", "outcome"], registry=r)
+        self.swarm_leader = Gauge("healthd_swarm_leader",
+                                  "1 while this node's engine is the Swarm leader (healthd acts "
+                                  "on services and nodes only then)", registry=r)
+        self.swarm_replicas = Gauge("healthd_swarm_replicas",
+                                    "Tasks of a Swarm service, running and desired",
+                                    ["service", "state"], registry=r)
         self.events = Counter("healthd_events_total", "Engine events handled, by action",
                               ["action"], registry=r)
         self.reconnects = Counter("healthd_engine_reconnects_total",

@@ -8,6 +8,7 @@ serves snapshots the daemon hands it through callables.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import socket
@@ -35,6 +36,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(f"listen address {listen!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _json(body: Callable[[], Any]) -> Response:
+    return 200, "application/json", json.dumps(body()).encode()
 
 
 def _healthz(problem: str | None) -> Response:
@@ -80,6 +85,7 @@ class Server:
         tls: ssl.SSLContext | None = None,
         post_routes: Mapping[str, PostRoute] | None = None,
         on_unauthorized: Callable[[str], None] = lambda reason: None,
+        json_routes: Mapping[str, Callable[[], Any]] | None = None,
     ) -> None:
         """policy: who may call what (default: no token, exposed unless on loopback).
 
@@ -95,6 +101,8 @@ class Server:
                                 json.dumps(status(), indent=1).encode()),
             "/healthz": lambda: _healthz(liveness()),
         }
+        for route, body in (json_routes or {}).items():
+            get_routes[route] = functools.partial(_json, body)
         posts: dict[str, PostRoute] = dict(post_routes or {})
 
         class Handler(BaseHTTPRequestHandler):
@@ -185,6 +193,7 @@ def from_settings(
     status: Callable[[], dict[str, Any]],
     liveness: Callable[[], str | None],
     on_unauthorized: Callable[[str], None],
+    json_routes: Mapping[str, Callable[[], Any]] | None = None,
 ) -> Server:
     """The server ``[daemon]`` asks for: its listen address, door and TLS.
 
@@ -205,4 +214,4 @@ def from_settings(
                     " network in clear text (set daemon.tls_cert and daemon.tls_key)",
                     daemon.listen)
     return Server(daemon.listen, metrics, status, liveness, policy=policy, tls=tls,
-                  on_unauthorized=on_unauthorized)
+                  on_unauthorized=on_unauthorized, json_routes=json_routes)

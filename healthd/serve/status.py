@@ -86,6 +86,38 @@ def _services_table(stacks: dict[str, Any], now: float) -> list[str]:
     return lines
 
 
+def swarm_lines(sw: dict[str, Any] | None, now: float) -> list[str]:
+    """The Swarm part of ``healthd status``: the leader, then services and nodes."""
+    if not sw:
+        return []
+    me = next((n["node"] for n in sw.get("nodes") or [] if n.get("self")), "?")
+    lines = [f"swarm: leader {sw.get('leader') or 'none'}; this node {me} "
+             f"({'leads: acts on services and nodes' if sw.get('is_leader') else 'follows'})"]
+    head = [["SWARM SERVICE", "MODE", "TASKS", "UPDATE", "NODES", "SCALED BY", "WHEN",
+             "DECISION"]]
+    body = []
+    for s in sw.get("services") or []:
+        nodes = ", ".join(sorted({t["node"] for t in s.get("tasks") or []})) or "-"
+        try:
+            when = float(s.get("scaled_at") or 0.0)
+        except ValueError:
+            when = 0.0
+        body.append([s["service"], s["mode"], f"{s['running']}/{s['desired']}",
+                     s.get("update_state") or "-", nodes, s.get("scaled_by") or "-",
+                     ago(now, when), s.get("decision") or "-"])
+    if body:
+        lines.append(table(head + body))
+    head = [["NODE", "ROLE", "STATE", "AVAILABILITY", "LEADER", "ITS HEALTHD", "DECISION"]]
+    body = [[n["node"], n["role"], n["state"],
+             n["availability"] + (f" (by healthd on {n['drained_by']})"
+                                  if n.get("drained_by") else ""),
+             "yes" if n.get("leader") else "", n.get("peer") or "-", n.get("decision") or "-"]
+            for n in sw.get("nodes") or []]
+    if body:
+        lines.append(table(head + body))
+    return lines
+
+
 def render_status(snap: dict[str, Any]) -> str:
     """Services by stack, then one row per container: health, reason, forecast, last action."""
     now = float(snap.get("now") or 0.0)
@@ -112,6 +144,7 @@ def render_status(snap: dict[str, Any]) -> str:
     for h in snap.get("host") or []:
         lines.append(f"host {forecast_text(h)}")
     lines += _services_table(snap.get("stacks") or {}, now)
+    lines += swarm_lines(snap.get("swarm"), now)
     lines += ledger_lines(snap.get("ledger"), now)
     lines.append(table(head + body))
     return "\n".join(lines)

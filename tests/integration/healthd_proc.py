@@ -68,10 +68,12 @@ class Healthd:
                  args: tuple[str, ...] = (), join_cgroup: str | None = None,
                  env: dict[str, str] | None = None, listen_host: str = "127.0.0.1",
                  token: str | None = None, python: str = sys.executable,
-                 cwd: Path | None = None) -> None:
+                 cwd: Path | None = None, port: int | None = None) -> None:
         """env: extra environment for healthd (NOTIFY_SOCKET, HEALTHD_TOKEN...).
 
-        listen_host: the host part of --listen; the tests always connect to 127.0.0.1.
+        listen_host: the host part of --listen; the tests connect to it when it is a
+          loopback address (127.0.0.3 for a Swarm node), else to 127.0.0.1.
+        port: the port to listen on (default: a free one).
         token: sent as a bearer token by `get`. With [daemon] tls_cert in ``cfg``, the
         URL is https and that certificate is trusted.
         python, cwd: another tree's interpreter and folder (bench/watch_cost's baseline).
@@ -82,9 +84,12 @@ class Healthd:
         self.python, self.cwd = python, cwd
         self.workdir = workdir
         self.state = workdir / "state.db"
-        self.port = free_port()
+        self.port = port or free_port()
         tls_cert = (cfg or {}).get("daemon", {}).get("tls_cert")
-        self.url = f"{'https' if tls_cert else 'http'}://127.0.0.1:{self.port}"
+        # A loopback listen host other than 127.0.0.1 (one node of a Swarm on one machine)
+        # is reached there; any other is reached on 127.0.0.1.
+        near = listen_host if listen_host.startswith("127.") else "127.0.0.1"
+        self.url = f"{'https' if tls_cert else 'http'}://{near}:{self.port}"
         self.ssl_context = ssl.create_default_context(cafile=tls_cert) if tls_cert else None
         self.extra_env = dict(env or {})
         self.listen_host = listen_host

@@ -97,3 +97,11 @@ def test_read_token_file_problems_never_quote_the_token(tmp_path: Path, content:
         read_token("", str(secret))
     assert message in str(err.value) and "daemon.token_file" in str(err.value)
     assert "short\n" not in str(err.value) and "'short'" not in str(err.value)
+
+
+def test_peers_report_always_needs_the_token() -> None:
+    local = Policy(token="t" * 16, exposed=False)
+    assert local.refuse("GET", "/swarm/report", None) == "missing"
+    assert local.refuse("GET", "/swarm/report", "Bearer " + "t" * 16) is None
+    assert Policy(exposed=False).refuse("GET", "/swarm/report", None) == "unconfigured"
+    assert local.refuse("GET", "/status", None) is None

@@ -252,3 +252,24 @@ def test_status_groups_services_with_replicas_and_what_a_held_one_waits_on() -> 
     assert "shop_api_1 not restarted: depends on shop/db, failing since 12:03:10" in api
     assert "lonely" not in text.split("CONTAINER")[0]  # a lone container has no service row
     assert "stack problem: dependency cycle: loop/a -> loop/b -> loop/a" in text
+
+
+def test_swarm_services_nodes_and_the_leader_are_shown() -> None:
+    from healthd.serve.status import swarm_lines
+
+    sw = {"leader": "node1", "is_leader": False, "services": [
+        {"service": "web", "mode": "replicated", "running": 3, "desired": 3,
+         "update_state": "rollback_completed", "scaled_by": "node1", "scaled_at": "990",
+         "tasks": [{"node": "node1"}, {"node": "node2"}, {"node": "node2"}],
+         "decision": "scale_up swarm/web: rule sustained_pressure.critical [held: at-max: 3]"}],
+        "nodes": [{"node": "node1", "role": "manager", "state": "ready",
+                   "availability": "active", "leader": True, "self": False, "peer": "answering"},
+                  {"node": "node2", "role": "manager", "state": "ready", "self": True,
+                   "availability": "drain", "drained_by": "node1", "leader": False,
+                   "peer": "self"}]}
+    text = "\n".join(swarm_lines(sw, now=1000.0))
+    assert "swarm: leader node1; this node node2 (follows)" in text
+    assert "web" in text and "3/3" in text and "rollback_completed" in text
+    assert "node1, node2" in text and "10 s ago" in text
+    assert "drain (by healthd on node1)" in text
+    assert swarm_lines(None, 0.0) == []
