@@ -101,6 +101,14 @@ class Healthd:
         self.log_path = workdir / "healthd.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def add_notify(self, *targets: dict[str, Any]) -> Healthd:
+        """Append ``[[notify]]`` tables to the config (after its flat sections)."""
+        text = self.config.read_text()
+        for t in targets:
+            text += "[[notify]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items())
+        self.config.write_text(text)
+        return self
+
     def start(self) -> Healthd:
         """Start and wait until /healthz answers 200 (events stream connected)."""
         env = {**os.environ, "DOCKER_HOST": self.engine.docker_host, "PYTHONUNBUFFERED": "1",

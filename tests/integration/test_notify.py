@@ -8,7 +8,6 @@ exhausts the restart budget. Every wait has a deadline; nothing sleeps for a fix
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -322,12 +321,7 @@ GUARDS = {"guards": {"budget_restarts": 2, "cooldown_s": 0.0, "backoff_base_s": 
 
 def _healthd(engine: Engine, tmp_path: Path, targets: list[dict[str, Any]]) -> Healthd:
     """A healthd (not started) whose config has these [[notify]] tables."""
-    h = Healthd(engine, tmp_path, cfg=GUARDS)
-    text = h.config.read_text()  # healthd_proc writes flat sections; tables go after them
-    for t in targets:
-        text += "[[notify]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in t.items())
-    h.config.write_text(text)
-    return h
+    return Healthd(engine, tmp_path, cfg=GUARDS).add_notify(*targets)
 
 
 @pytest.mark.engine

@@ -66,10 +66,9 @@ def start(engine: Engine, workdir: Path, made: list[Healthd], state: Path,
           webhook: str | None = None) -> Healthd:
     h = Healthd(engine, workdir)
     h.state = state  # on the small file system; config and log stay in workdir
-    if webhook is not None:  # a [[notify]] table after the flat sections, sent at once
-        h.config.write_text(h.config.read_text() + (
-            f'[[notify]]\nname = "ops"\nkind = "webhook"\nurl = "{webhook}"\n'
-            "group_wait_s = 0.0\ngroup_interval_s = 0.0\nretry_min_s = 0.05\n"))
+    if webhook is not None:  # sent at once
+        h.add_notify({"name": "ops", "kind": "webhook", "url": webhook, "group_wait_s": 0.0,
+                      "group_interval_s": 0.0, "retry_min_s": 0.05})
     made.append(h)
     return h.start()
 
