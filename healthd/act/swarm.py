@@ -16,7 +16,7 @@ from typing import Any
 
 from healthd.core import swarm
 from healthd.core.model import Decision
-from healthd.observe import engine
+from healthd.observe import engine, swarmapi
 from healthd.observe.swarm import node_from, service_from
 
 log = logging.getLogger("healthd")
@@ -32,7 +32,7 @@ def _leading(eng: engine.Engine) -> str:
         raise engine.ActionFailed(f"engine unreachable: {exc}", retryable=True) from exc
     if not node_id:
         raise engine.ActionFailed("this engine is in no swarm", retryable=False)
-    raw = eng.swarm_object("node", node_id)
+    raw = swarmapi.inspect(eng, "node", node_id)
     if (raw.get("ManagerStatus") or {}).get("Leader") is not True:
         raise engine.ActionFailed("this node is not the swarm leader any more",
                                   retryable=False)
@@ -49,7 +49,7 @@ def scale(eng: engine.Engine, d: Decision) -> None:
         raise engine.ActionFailed("a scale decision without a replica count", retryable=False)
     for _ in range(_TRIES):
         by = _leading(eng)
-        raw = eng.swarm_object("service", d.target_id)
+        raw = swarmapi.inspect(eng, "service", d.target_id)
         svc = service_from(raw)
         if svc.mode != swarm.REPLICATED:
             raise engine.ActionFailed(f"{svc.key} is not a replicated service", retryable=False)
@@ -59,7 +59,7 @@ def scale(eng: engine.Engine, d: Decision) -> None:
         spec["Mode"] = {"Replicated": {"Replicas": d.replicas}}
         spec["Labels"] = swarm.scale_labels(svc, d.replicas, d.at, by)
         try:
-            eng.swarm_update("service", svc.id, svc.version, spec)
+            swarmapi.update(eng, "service", svc.id, svc.version, spec)
             return
         except engine.VersionConflict as exc:
             log.info("%s changed under the scale (%s); reading it again", svc.key, exc)
@@ -70,14 +70,14 @@ def rollback(eng: engine.Engine, d: Decision) -> None:
     """Swarm's own rollback of a service to its previous spec (``rollback=previous``)."""
     for _ in range(_TRIES):
         _leading(eng)
-        raw = eng.swarm_object("service", d.target_id)
+        raw = swarmapi.inspect(eng, "service", d.target_id)
         svc = service_from(raw)
         if svc.update_state not in ("updating", "paused"):
             log.info("%s: update state is %r now; no rollback needed", svc.key,
                      svc.update_state)
             return
         try:
-            eng.swarm_update("service", svc.id, svc.version, _spec(raw), rollback=True)
+            swarmapi.update(eng, "service", svc.id, svc.version, _spec(raw), rollback=True)
             return
         except engine.VersionConflict as exc:
             log.info("%s changed under the rollback (%s); reading it again", svc.key, exc)
@@ -88,7 +88,7 @@ def rollback(eng: engine.Engine, d: Decision) -> None:
 def _availability(eng: engine.Engine, d: Decision, drain: bool) -> None:
     for _ in range(_TRIES):
         by = _leading(eng)
-        raw = eng.swarm_object("node", d.target_id)
+        raw = swarmapi.inspect(eng, "node", d.target_id)
         node = node_from(raw)
         if node.availability == ("drain" if drain else "active"):
             return  # already so (another try of ours went through, or the operator)
@@ -96,7 +96,7 @@ def _availability(eng: engine.Engine, d: Decision, drain: bool) -> None:
         spec["Availability"] = "drain" if drain else "active"
         spec["Labels"] = swarm.node_labels(node, drain, d.at, by)
         try:
-            eng.swarm_update("node", node.id, node.version, spec)
+            swarmapi.update(eng, "node", node.id, node.version, spec)
             return
         except engine.VersionConflict as exc:
             log.info("node %s changed under the update (%s); reading it again",

@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import docker
@@ -59,10 +59,8 @@ class VersionConflict(ActionFailed):
 # exec_create/exec_start/exec_die (three per check per container) off the wire.
 EVENTS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
 
-# info's Swarm section, then the services, tasks and nodes as the API lists them.
-SwarmLists = tuple[dict[str, Any], Sequence[Any], Sequence[Any], Sequence[Any]]
-
-_CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
+# Shared with observe.swarmapi: what "the engine did not answer" looks like from docker-py.
+CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)
 
 
 class Engine:
@@ -90,21 +88,21 @@ class Engine:
         """True when the engine answers."""
         try:
             return bool(self.api.ping())
-        except (*_CONN_ERRORS, docker.errors.APIError):
+        except (*CONN_ERRORS, docker.errors.APIError):
             return False
 
     def info(self) -> dict[str, Any]:
         """``docker info`` as a dict."""
         try:
             return dict(self.api.info())
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(str(exc)) from exc
 
     def list(self) -> list[Summary]:
         """All containers, running or not."""
         try:
             rows = self.api.containers(all=True)
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"listing containers: {exc}") from exc
         return [containers.from_list(r) for r in rows]
 
@@ -112,7 +110,7 @@ class Engine:
         """Every local image tag and the image id (sha256:...) it names now."""
         try:
             rows = self.api.images()
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"listing images: {exc}") from exc
         return containers.image_tags(rows)
 
@@ -122,7 +120,7 @@ class Engine:
             return dict(self.api.inspect_container(cid))
         except docker.errors.NotFound as exc:
             raise ContainerGone(cid) from exc
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"inspecting {cid[:12]}: {exc}") from exc
 
     def stats(self, cid: str) -> dict[str, Any]:
@@ -137,14 +135,14 @@ class Engine:
             return dict(self.api.stats(cid, stream=False))
         except docker.errors.NotFound as exc:
             raise ContainerGone(cid) from exc
-        except (*_CONN_ERRORS, docker.errors.DockerException) as exc:
+        except (*CONN_ERRORS, docker.errors.DockerException) as exc:
             raise EngineUnavailable(f"stats of {cid[:12]}: {exc}") from exc
 
     def first_running(self) -> tuple[str, str] | None:
         """(id, cgroup parent) of one running container, to probe the cgroup layout."""
         try:
             rows = self.api.containers(limit=1)
-        except (*_CONN_ERRORS, docker.errors.DockerException) as exc:
+        except (*CONN_ERRORS, docker.errors.DockerException) as exc:
             raise EngineUnavailable(f"listing containers: {exc}") from exc
         if not rows:
             return None
@@ -160,7 +158,7 @@ class Engine:
         except docker.errors.APIError as exc:
             retryable = exc.status_code is None or exc.status_code >= 500
             raise ActionFailed(str(exc.explanation or exc), retryable=retryable) from exc
-        except _CONN_ERRORS as exc:
+        except CONN_ERRORS as exc:
             raise ActionFailed(f"engine unreachable: {exc}", retryable=True) from exc
 
     # -- replicas: scale up, scale down, recreate ----------------------------------------
@@ -171,7 +169,7 @@ class Engine:
             return str(self.api.inspect_image(tag)["Id"])
         except docker.errors.NotFound:
             return None
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"inspecting image {tag}: {exc}") from exc
 
     def create_replica(self, template_id: str, number: int, *,
@@ -216,8 +214,8 @@ class Engine:
             self.api.remove_container(container_id, v=True)
         except docker.errors.NotFound:
             return
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
-            raise _failed(f"removing {_name(c)}", exc) from exc
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
+            raise failed(f"removing {_name(c)}", exc) from exc
 
     def recreate(self, container_id: str, template_id: str, stop_timeout_s: int) -> str:
         """Replace ``container_id`` by a container made from ``template_id``'s config; new id.
@@ -246,9 +244,9 @@ class Engine:
         try:
             self.api.stop(old_id, timeout=stop_timeout_s)
             self.api.rename(old_id, f"{name}_healthd_old")
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             self._restore(old_id, name, was_running)
-            raise _failed(f"recreating {name}: setting the old container aside", exc) from exc
+            raise failed(f"recreating {name}: setting the old container aside", exc) from exc
         try:
             new_id = self._create_and_start(made)
         except ActionFailed:
@@ -256,7 +254,7 @@ class Engine:
             raise
         try:
             self.api.remove_container(old_id, v=False)  # its anonymous volumes moved over
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             log.warning("recreated %s, but removing the old container %s failed: %s",
                         name, old_id[:12], exc)
         return new_id
@@ -283,8 +281,8 @@ class Engine:
         """Create, connect the further networks, start; remove it again on failure."""
         try:
             cid = str(self.api.create_container_from_config(made.body, made.name)["Id"])
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
-            raise _failed(f"creating {made.name}", exc) from exc
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
+            raise failed(f"creating {made.name}", exc) from exc
         try:
             for net, ep in made.networks:
                 ipam = ep.get("IPAMConfig") or {}
@@ -294,13 +292,13 @@ class Engine:
                     ipv6_address=ipam.get("IPv6Address"),
                     link_local_ips=ipam.get("LinkLocalIPs"))
             self.api.start(cid)
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             try:
                 self.api.remove_container(cid, force=True, v=True)
-            except (*_CONN_ERRORS, docker.errors.APIError) as cleanup:
+            except (*CONN_ERRORS, docker.errors.APIError) as cleanup:
                 log.warning("could not remove the half-made %s (%s): %s", made.name,
                             cid[:12], cleanup)
-            raise _failed(f"starting {made.name}", exc) from exc
+            raise failed(f"starting {made.name}", exc) from exc
         return cid
 
     def _restore(self, old_id: str, name: str, was_running: bool) -> None:
@@ -310,7 +308,7 @@ class Engine:
                 self.api.rename(old_id, name)
             if was_running:
                 self.api.start(old_id)
-        except (EngineError, *_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (EngineError, *CONN_ERRORS, docker.errors.APIError) as exc:
             log.error("could not restore %s (%s) after a failed recreate: %s", name,
                       old_id[:12], exc)
 
@@ -322,14 +320,14 @@ class Engine:
         try:
             stream = self.api.events(since=since, decode=True,
                                      filters={"type": ["container"], "event": list(EVENTS)})
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"subscribing to events: {exc}") from exc
 
         def gen() -> Iterator[Event | None]:
             try:
                 for raw in stream:
                     yield containers.from_event(raw) if isinstance(raw, dict) else None
-            except (*_CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
+            except (*CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
                 raise EngineUnavailable(f"events stream dropped: {exc}") from exc
             raise EngineUnavailable("events stream ended")
 
@@ -343,79 +341,17 @@ class Engine:
                                    timestamps=False)
         except docker.errors.NotFound as exc:
             raise ContainerGone(cid) from exc
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
             raise EngineUnavailable(f"following the logs of {cid[:12]}: {exc}") from exc
 
         def gen() -> Iterator[bytes]:
             try:
                 for chunk in stream:
                     yield bytes(chunk)
-            except (*_CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
+            except (*CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
                 raise EngineUnavailable(f"log stream of {cid[:12]} dropped: {exc}") from exc
 
         return gen(), stream
-
-    # -- Swarm: lists, events, updates (healthd.observe.swarm, healthd.act.swarm) --------
-
-    def swarm_lists(self) -> SwarmLists | None:
-        """(info's Swarm section, services, tasks, nodes) on a manager; None elsewhere."""
-        try:
-            sw = dict(self.api.info().get("Swarm") or {})
-            if sw.get("LocalNodeState") != "active" or not sw.get("ControlAvailable"):
-                return None
-            return sw, list(self.api.services()), list(self.api.tasks()), list(self.api.nodes())
-        except docker.errors.APIError as exc:
-            # A manager that cannot list now (a 503 while there is no leader): the last
-            # listing stands until the next one; only info says "no swarm here".
-            raise EngineUnavailable(f"listing the swarm: {exc}") from exc
-        except _CONN_ERRORS as exc:
-            raise EngineUnavailable(f"listing the swarm: {exc}") from exc
-
-    def swarm_events(self) -> tuple[Iterator[dict[str, Any]], Any]:
-        """Service and node events from now on; returns (events, stream to close)."""
-        try:
-            stream = self.api.events(decode=True, filters={"type": ["service", "node"]})
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
-            raise EngineUnavailable(f"subscribing to swarm events: {exc}") from exc
-
-        def gen() -> Iterator[dict[str, Any]]:
-            try:
-                for raw in stream:
-                    if isinstance(raw, dict):
-                        yield raw
-            except (*_CONN_ERRORS, docker.errors.APIError, ValueError) as exc:
-                raise EngineUnavailable(f"swarm events stream dropped: {exc}") from exc
-            raise EngineUnavailable("swarm events stream ended")
-
-        return gen(), stream
-
-    def swarm_object(self, kind: str, oid: str) -> dict[str, Any]:
-        """Inspect a service or node (``kind``): its Spec and Version as the engine has them."""
-        try:
-            return dict(self.api.inspect_service(oid) if kind == "service"
-                        else self.api.inspect_node(oid))
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
-            raise _failed(f"reading {kind} {oid[:12]}", exc) from exc
-
-    def swarm_update(self, kind: str, oid: str, version: int, spec: Mapping[str, Any],
-                     rollback: bool = False) -> None:
-        """Update a service or node from ``spec`` at ``version``; ``rollback``: the engine's
-        own rollback of a service to its previous spec (then ``spec`` is not used).
-        Raises VersionConflict when the object changed since ``version`` was read."""
-        params: dict[str, Any] = {"version": version}
-        if rollback:
-            params["rollback"] = "previous"
-        try:
-            resp = self.api._post_json(self.api._url(f"/{kind}s/{{0}}/update", oid),
-                                       data=dict(spec), params=params)
-            self.api._raise_for_status(resp)
-        except docker.errors.APIError as exc:
-            if "out of sequence" in str(exc.explanation or exc):
-                raise VersionConflict(f"{kind} {oid[:12]} changed since version {version}") \
-                    from exc
-            raise _failed(f"updating {kind} {oid[:12]}", exc) from exc
-        except _CONN_ERRORS as exc:
-            raise _failed(f"updating {kind} {oid[:12]}", exc) from exc
 
     def stop(self, cid: str, stop_timeout_s: int) -> None:
         """Stop a container: SIGTERM, then SIGKILL after the timeout."""
@@ -423,8 +359,8 @@ class Engine:
             self.api.stop(cid, timeout=stop_timeout_s)
         except docker.errors.NotFound as exc:
             raise ActionFailed(f"container {cid[:12]} is gone", retryable=False) from exc
-        except (*_CONN_ERRORS, docker.errors.APIError) as exc:
-            raise _failed(f"stopping {cid[:12]}", exc) from exc
+        except (*CONN_ERRORS, docker.errors.APIError) as exc:
+            raise failed(f"stopping {cid[:12]}", exc) from exc
 
     def close(self) -> None:
         """Release the client's connections."""
@@ -435,7 +371,7 @@ def _name(c: Mapping[str, Any]) -> str:
     return str(c.get("Name", "")).lstrip("/")
 
 
-def _failed(what: str, exc: Exception) -> ActionFailed:
+def failed(what: str, exc: Exception) -> ActionFailed:
     """An engine error as ActionFailed: 4xx answers are not retryable, the rest are."""
     if isinstance(exc, docker.errors.APIError):
         retryable = exc.status_code is None or exc.status_code >= 500

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthd.core.swarm import GLOBAL, JOB, REPLICATED, Node, Service, SwarmView, Task
+from healthd.observe import swarmapi
 from healthd.observe.containers import parse_time
 from healthd.observe.engine import Engine, EngineUnavailable
 
@@ -149,7 +150,7 @@ class SwarmWatch:
         """One listing, on the caller's thread; None when the engine did not answer."""
         at = self.clock()  # before the request: what it shows is at least this fresh
         try:
-            lists = self.engine.swarm_lists()
+            lists = swarmapi.lists(self.engine)
         except EngineUnavailable as exc:
             log.info("cannot list the swarm: %s", exc)
             return None
@@ -174,7 +175,7 @@ class SwarmWatch:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                events, self._stream = self.engine.swarm_events()
+                events, self._stream = swarmapi.events(self.engine)
                 delay = 0.5
                 for _ in events:
                     if self._stop.is_set():
