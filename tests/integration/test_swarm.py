@@ -132,6 +132,47 @@ def test_an_update_whose_new_tasks_crash_is_rolled_back_once(
         h.stop()
 
 
+def test_a_rollback_that_fails_too_gets_one_alert_and_no_second_rollback(
+    swarm_engine: Engine, services: Services, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    # The first spec runs until /shared/broken exists; once it does, the tasks the rollback
+    # starts from that spec exit at once, as a previous version broken by a lost volume would.
+    name = services.create(
+        "should-alert-on-failed-rollback", "--replicas", "1",
+        "--mount", f"type=bind,src={shared},dst=/shared",
+        command=("sh", "-c", "test -e /shared/broken && exit 4; exec sleep 100000"))
+    wait_for(lambda: services.running(name) == 1, 60, what="1 task running")
+    h = Healthd(swarm_engine, tmp_path, cfg=SWARM)
+    try:
+        h.start()
+        (shared / "broken").write_text("")
+        swarm_engine.cli("service", "update", "-d", "--args", "sh -c 'exit 3'", name)
+        wait_for(lambda: _rows(h, name, "rollback"), 90, what=f"a rollback\n{h.log()}")
+
+        def state() -> str:
+            return str(services.inspect(name).get("UpdateStatus", {}).get("State"))
+
+        wait_for(lambda: state() == "rollback_paused", 90,
+                 what=f"Swarm pausing the rollback (state {state()})")
+        alerts = wait_for(lambda: [r for r in h.rows(f"swarm/{name}")
+                                   if r["rule"] == "rollback_failed.critical"
+                                   and r["outcome"] != "skipped"], 30,
+                          what=f"an alert for the failed rollback\n{h.log()}")
+        assert alerts[0]["action"] == "alert", alerts
+        assert "the rollback paused" in alerts[0]["evidence"], alerts
+        h.wait_sweeps(10)
+        assert len(_rows(h, name, "rollback")) == 1  # never a loop of rollbacks
+        # ...nor of alerts: the paused rollback is said once, then held.
+        said = [r for r in h.rows(f"swarm/{name}") if r["rule"] == "rollback_failed.critical"
+                and r["outcome"] != "skipped"]
+        assert len(said) == 1, said
+        assert state() == "rollback_paused"
+    finally:
+        h.stop()
+
+
 def test_a_leaking_task_is_replaced_without_touching_the_other_two(
     swarm_engine: Engine, services: Services, tmp_path: Path
 ) -> None:
