@@ -20,11 +20,12 @@ sample, so they stay well conditioned whatever the epoch.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Drift:
+# Named tuples, not frozen dataclasses: a fold makes one per series per sample, and a tuple
+# is built in a third of the time (immutable all the same).
+class Drift(NamedTuple):
     """Exponentially weighted sums over samples (u = t - last_t, y); weights sum to ``s0``."""
 
     last_t: float
@@ -46,7 +47,7 @@ def fold(d: Drift, t: float, y: float, tau_s: float) -> Drift:
     """Age the sums by ``t - last_t`` seconds, shift their origin to ``t``, add ``(t, y)``. O(1)."""
     dt = t - d.last_t
     k = math.exp(-dt / tau_s)
-    s0, s1, s2, sy, suy, syy = (k * x for x in (d.s0, d.s1, d.s2, d.sy, d.suy, d.syy))
+    s0, s1, s2, sy, suy, syy = k * d.s0, k * d.s1, k * d.s2, k * d.sy, k * d.suy, k * d.syy
     # Shift the origin by dt: u' = u - dt.
     s2 = s2 - 2 * dt * s1 + dt * dt * s0
     suy = suy - dt * sy
@@ -54,8 +55,7 @@ def fold(d: Drift, t: float, y: float, tau_s: float) -> Drift:
     return Drift(t, s0 + 1.0, s1, s2, sy + y, suy, syy + y * y, d.first_t)
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """The weighted fit at the newest sample: value, slope (units/s), residual sd (units)."""
 
     value: float

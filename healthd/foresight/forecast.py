@@ -271,8 +271,9 @@ def _cycle(state: SeriesState) -> alarm.Cycle:
     return alarm.Cycle(state.fall_t, state.cycle_s, state.cycle_regular)
 
 
-def _update(state: SeriesState, t: float, value: float, settings: ForecastSettings) -> SeriesState:
-    """Fold one sample in: O(1), pure."""
+def _update(state: SeriesState, t: float, value: float, settings: ForecastSettings,
+            tau: float) -> SeriesState:
+    """Fold one sample in: O(1), pure. ``tau``: ``tau_s(settings)``, computed once a step."""
     dt = t - state.last_t
     if settings.interval_s > 0:
         dt_nom = settings.interval_s
@@ -287,7 +288,7 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
     e = y - pred
     sd = math.sqrt(state.var)
     fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
-    cycle = alarm.track(_cycle(state), t, fall, 4 * dt_nom)
+    cycle = alarm.track(_cycle(state), t, fall, 4 * dt_nom) if fall else None
     # Clip only once the variance estimate means something.
     if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
         bound = settings.clip_sigma * sd
@@ -295,12 +296,13 @@ def _update(state: SeriesState, t: float, value: float, settings: ForecastSettin
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
     d = drift.start(t, y) if state.drift_sums is None else state.drift_sums
     common = dict(
-        drift_sums=drift.fold(d, t, y, tau_s(settings)),
-        drift_long=drift.fold(state.drift_long or d, t, y,
-                              max(settings.drift_long, 1.0) * tau_s(settings)),
-        fall_t=cycle.fall_t, cycle_s=cycle.cycle_s, cycle_regular=cycle.regular,
+        drift_sums=drift.fold(d, t, y, tau),
+        drift_long=drift.fold(state.drift_long or d, t, y, max(settings.drift_long, 1.0) * tau),
         n=state.n + 1, last_t=t, dt_nom=dt_nom,
     )
+    if cycle is not None:
+        # alarm.track leaves the cycle as it was on any tick without a fall.
+        common.update(fall_t=cycle.fall_t, cycle_s=cycle.cycle_s, cycle_regular=cycle.regular)
     if fall:
         # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
         # trend and the variance, or every later fall would hide inside an inflated sd.
@@ -450,7 +452,7 @@ def tau_s(settings: ForecastSettings) -> float:
 
 
 def _drift_etas(
-    state: SeriesState, limit: float, settings: ForecastSettings
+    state: SeriesState, limit: float, settings: ForecastSettings, tau: float
 ) -> tuple[float, float | None, float | None] | None:
     """(eta_s, lower_s, upper_s) of the drift path when its rise is significant, else None.
 
@@ -462,14 +464,13 @@ def _drift_etas(
     does. Needs ``min_samples`` and one drift window of history ("learning" until then).
     """
     best: tuple[float, float | None, float | None] | None = None
-    for d, tau in ((state.drift_sums, tau_s(settings)),
-                   (state.drift_long, settings.drift_long * tau_s(settings))):
-        if d is None or tau <= 0 or state.n < settings.min_samples:
-            continue
-        if state.last_t - d.first_t < tau:
+    if state.n < settings.min_samples:
+        return None
+    for d, window in ((state.drift_sums, tau), (state.drift_long, settings.drift_long * tau)):
+        if d is None or window <= 0 or state.last_t - d.first_t < window:
             continue
         ln = drift.line(d)
-        if ln is None or not drift.significant(ln, tau, settings.drift_z):
+        if ln is None or not drift.significant(ln, window, settings.drift_z):
             continue
         top = max(state.season) if state.season else 0.0
         eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
@@ -481,13 +482,16 @@ def _drift_etas(
     return best
 
 
-def learning(state: SeriesState, settings: ForecastSettings) -> tuple[int, int]:
+def learning(state: SeriesState, settings: ForecastSettings,
+             tau: float | None = None) -> tuple[int, int]:
     """(samples seen, samples needed) before the forecaster stops learning this series.
 
     Needed: ``min_samples`` and one drift window (``tau_s``) at the nominal sampling interval.
     """
     per = state.dt_nom if state.dt_nom > 0 else settings.interval_s
-    window = math.ceil(tau_s(settings) / per) if per > 0 else settings.min_samples
+    if tau is None:
+        tau = tau_s(settings)
+    window = math.ceil(tau / per) if per > 0 else settings.min_samples
     return state.n, max(settings.min_samples, window + 1)
 
 
@@ -509,36 +513,42 @@ def step(
     is not folded in (duplicates, clock steps); the forecast is then recomputed from the old state.
     """
     value = float(value)  # a numpy scalar would leak into the state and the JSON output
+    tau = tau_s(settings)
     if state is None:
         new = _initial(t, value, settings)
     elif t <= state.last_t:
         new = state
     else:
-        new = _update(state, t, value, settings)
+        new = _update(state, t, value, settings, tau)
     if new.n < 2:
         fc = Forecast(None, None, None, new.alarm, new.level, new.trend, samples=new.n)
         return new, fc
-    eta, lower, upper = _etas(new, limit, settings)
-    at_limit = eta == 0.0 or value >= limit
-    if at_limit:
-        eta, lower, upper = 0.0, 0.0, 0.0
     # Look ahead far enough that the confirmation still ends a horizon before the limit.
     horizon = settings.horizon_s * (1.0 + settings.confirm_frac) + settings.lead_s
-    holt = (
-        new.n >= settings.min_samples
-        and not at_limit
-        and eta is not None
-        and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
-        and _significant(new, settings)
-        and (new.trend > 0 or bool(new.season))
-        and alarm.before_next_fall(_cycle(new), new.last_t, eta, settings.gc_overdue)
-    )
-    dr = None if at_limit else _drift_etas(new, limit, settings)
+    eta: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    holt = False
+    # At the limit is what _etas calls an ETA of 0 (its first test), said before any search.
+    at_limit = new.level + seasonal_offset(new, new.last_t) >= limit or value >= limit
+    if at_limit:
+        eta, lower, upper = 0.0, 0.0, 0.0
+    elif (new.n >= settings.min_samples and (new.trend > 0 or bool(new.season))
+          and _significant(new, settings)):
+        # Holt's ETA is searched for only when it could be used: an idle container's series
+        # is rarely significant, and the search is most of a step's cost.
+        eta, lower, upper = _etas(new, limit, settings)
+        holt = (
+            eta is not None
+            and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
+            and alarm.before_next_fall(_cycle(new), new.last_t, eta, settings.gc_overdue)
+        )
+    dr = None if at_limit else _drift_etas(new, limit, settings, tau)
     drifting = dr is not None and dr[0] <= horizon
     if dr is not None and (not holt or eta is None or dr[0] < eta):
         # The drift path's ETA is the one shown when it is the sooner (or Holt's is not trusted).
         eta, lower, upper = dr
-    seen, needed = learning(new, settings)
+    seen, needed = learning(new, settings, tau)
     if at_limit or holt or drifting or dr is not None:
         label = "trending"
     elif seen < needed:
