@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from healthd.cli import GC_THRESHOLD  # noqa: E402
 from healthd.core import config  # noqa: E402
 from healthd.daemon import Daemon  # noqa: E402
 from healthd.observe import engine as engine_mod  # noqa: E402
@@ -98,6 +99,8 @@ def main() -> None:
     ap.add_argument("--sweeps", type=int, default=60, help="timed sweeps (after 15 warm-up)")
     ap.add_argument("--profiled", type=int, default=60, help="sweeps under cProfile")
     ap.add_argument("--top", type=int, default=35)
+    ap.add_argument("--gc-threshold", default=None, metavar="G0,G1,G2",
+                    help="gc.set_threshold before the timed sweeps (default: the daemon's)")
     args = ap.parse_args()
     engine = Engine().start()
     try:
@@ -116,6 +119,12 @@ def main() -> None:
             d.watcher.connected = True  # decide every sweep, as with the stream up
             for _ in range(15):  # the first picture, then forecasters past their start-up
                 _step(d, clock)
+            # As `healthd run` does once started: start-up objects frozen out of the
+            # collector's passes (and its thresholds, unless --gc-threshold says otherwise).
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*(tuple(int(x) for x in args.gc_threshold.split(","))
+                               if args.gc_threshold else GC_THRESHOLD))
             gct = GcTimer()
             parts = {"engine list": Timed(d.engine, "list"),
                      "stats sweep (cgroup files)": Timed(d.sampler, "sweep"),
