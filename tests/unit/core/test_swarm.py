@@ -178,6 +178,12 @@ def test_a_global_service_and_a_job_are_never_scaled() -> None:
     assert all(not d.acts for d in h.tick(c, T0 + 125))
 
 
+def test_a_service_its_operator_scaled_to_zero_is_left_paused() -> None:
+    c = Cluster({"web": web(0)}, nodes())
+    Healthd("n1").run(c, 0, 120)
+    assert c.log == []
+
+
 def test_a_service_without_replicas_max_is_not_scaled() -> None:
     c = Cluster({"web": dataclasses.replace(web(1), labels=())}, nodes())
     Healthd("n1").run(c, 0, 120)
