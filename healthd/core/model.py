@@ -105,6 +105,10 @@ class ContainerState:
     network_mode: str = ""  # HostConfig.NetworkMode: "host", "none", "container:<id>", ...
     image_id: str = ""  # the image the container runs (sha256:...), for drift against its tag
     created_at: float = 0.0
+    # Where probes and scrapes can find it (core.endpoints): its address on each network,
+    # and each published port as (container port "8080/tcp", host IP, host port).
+    addresses: tuple[str, ...] = ()
+    published: tuple[tuple[str, str, int], ...] = ()
 
     def label(self, key: str) -> str | None:
         """Return the value of label ``key`` or None."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from healthd.core import labels, logcount, rates, signals
+from healthd.core import endpoints, labels, logcount, rates, signals
 from healthd.core.config import SignalSettings
 from healthd.core.labels import SignalSpec
 from healthd.core.model import ContainerState, ForecastView, Resource, Signals
@@ -76,8 +76,9 @@ class AppSignals:
         for c in states:
             if not c.running or c.is_self:
                 continue
-            spec = labels.signal_spec(c.labels)
-            for p in spec.problems:
+            expanded, unresolved = endpoints.expand(c)
+            spec = labels.signal_spec(expanded)
+            for p in (*unresolved, *spec.problems):
                 if (c.id, p) not in self._noted:
                     self._noted.add((c.id, p))
                     log.warning("%s: %s", c.name, p)

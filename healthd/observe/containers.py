@@ -100,7 +100,34 @@ def from_inspect(
         network_mode=str(host.get("NetworkMode") or ""),
         image_id=str(data.get("Image") or ""),
         created_at=parse_time(data.get("Created")),
+        addresses=_addresses(_d(data, "NetworkSettings")),
+        published=_published(_d(data, "NetworkSettings")),
     )
+
+
+def _addresses(net: dict[str, Any]) -> tuple[str, ...]:
+    """The container's IPv4 then IPv6 addresses, networks in name order (stable across
+    inspects, so ``{address}`` does not flip between two networks)."""
+    networks = _d(net, "Networks")
+    v4, v6 = [], []
+    for name in sorted(networks):
+        n = networks[name]
+        if isinstance(n, dict):
+            v4.append(str(n.get("IPAddress") or ""))
+            v6.append(str(n.get("GlobalIPv6Address") or ""))
+    return tuple(a for a in v4 + v6 if a)
+
+
+def _published(net: dict[str, Any]) -> tuple[tuple[str, str, int], ...]:
+    """``NetworkSettings.Ports`` as (container port, host IP, host port); unpublished
+    exposed ports (a null binding list) and malformed entries are left out."""
+    out = []
+    for port, bindings in sorted(_d(net, "Ports").items()):
+        for b in bindings if isinstance(bindings, list) else ():
+            host_port = _int(b.get("HostPort")) if isinstance(b, dict) else 0
+            if isinstance(b, dict) and 0 < host_port < 65536:
+                out.append((str(port), str(b.get("HostIp") or ""), host_port))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

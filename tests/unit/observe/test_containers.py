@@ -142,6 +142,28 @@ def test_from_inspect_oom_killed() -> None:
     assert (c.oom_killed, c.exit_code) == (True, 137)
 
 
+def test_from_inspect_reads_addresses_and_published_ports() -> None:
+    # The shape dockerd 20.10 sends for `-p 127.0.0.1:18080:8080 -p 9090 --expose 7000` on
+    # two networks (recorded bodies run with --network none: nothing to read there).
+    data = inspect("healthy-job")
+    data["NetworkSettings"] = {
+        "Networks": {"zeta": {"IPAddress": "172.19.0.5", "GlobalIPv6Address": ""},
+                     "alpha": {"IPAddress": "172.18.0.2", "GlobalIPv6Address": "fd00::2"}},
+        "Ports": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": "18080"}],
+                  "9090/tcp": [{"HostIp": "0.0.0.0", "HostPort": "49153"},
+                               {"HostIp": "::", "HostPort": "49153"}],
+                  "7000/tcp": None, "53/udp": [{"HostIp": "", "HostPort": "nope"}]}}
+    c = from_inspect(data)
+    assert c.addresses == ("172.18.0.2", "172.19.0.5", "fd00::2")
+    assert c.published == (("8080/tcp", "127.0.0.1", 18080), ("9090/tcp", "0.0.0.0", 49153),
+                           ("9090/tcp", "::", 49153))
+
+
+def test_from_inspect_without_networks_has_no_address() -> None:
+    c = from_inspect(inspect("healthy-job"))
+    assert (c.addresses, c.published) == ((), ())
+
+
 # --- from_list ----------------------------------------------------------------------------
 
 
