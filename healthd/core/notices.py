@@ -283,7 +283,14 @@ def group_key(n: Notice, t: NotifyTarget) -> str:
     return ",".join(f"{name}={n.label(name)}" for name in t.group_by)
 
 
+# What an operator did or is asked is news each time (a rejection after the request, a
+# second pause of another target): never held back as a repeat.
+_EACH_TIME = (EventKind.APPROVAL, EventKind.MAINTENANCE)
+
+
 def _fingerprint(n: Notice) -> str:
+    if n.kind in _EACH_TIME:
+        return f"{n.kind.value}|{n.id}"
     return f"{n.kind.value}|{n.container}|{n.rule}"
 
 

@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from healthd.cli import main
 from tests.engine import Containers, Engine, wait_for
 from tests.integration.healthd_proc import Healthd
+from tests.integration.receiver import Receiver
 
 pytestmark = pytest.mark.engine
 
@@ -213,3 +214,34 @@ def test_bad_bodies_get_a_400_naming_the_field(
     assert h.status()["maintenance"] == []
     assert post(h, "/api/approve/nosuchid", {}, TOKEN)[0] == 404
     assert post(h, "/api/reject/nosuchid", {}, TOKEN)[0] == 404
+
+
+def test_a_webhook_is_told_of_the_pending_decision_its_rejection_and_the_pause(
+        engine: Engine, containers: Containers, healthds: list[Healthd],
+        tmp_path: Path) -> None:
+    rx = Receiver().up()
+    try:
+        h = Healthd(engine, tmp_path, cfg=APPROVE_RESTARTS, token=TOKEN).add_notify(
+            {"name": "ops", "kind": "webhook", "url": rx.url, "group_wait_s": 0.0,
+             "group_interval_s": 0.0, "retry_min_s": 0.05, "retry_max_s": 0.3})
+        healthds.append(h)
+        h.start()
+        _, name, _ = crash_once(containers, "should-not-restart-notified")
+        p = wait_for(lambda: pending_for(h, name), 30, what=f"a pending restart\n{h.log()}")
+        assert cli(h, "reject", p["id"]).exit_code == 0
+        assert cli(h, "pause", "shop", "--reason", "deploy").exit_code == 0
+
+        def seen() -> list[dict[str, Any]]:
+            return [x for d in rx.bodies() for x in d["notices"]
+                    if x["kind"] in ("approval", "maintenance")]
+
+        got = wait_for(lambda: (lambda s: s if len(s) >= 3 else None)(seen()), 30,
+                       what=f"three notices at the webhook: {seen()}\n{h.log()}")
+        asking, rejected, paused = got[:3]
+        assert asking["container"] == name and f"healthd approve {p['id']}" in asking["summary"]
+        assert rejected["container"] == name
+        assert f"rejected: {p['id']} by tester" in rejected["summary"]
+        assert paused["kind"] == "maintenance" and paused["service"] == "shop"
+        assert "shop paused: deploy (by tester, until resumed)" in paused["summary"]
+    finally:
+        rx.close()
