@@ -90,7 +90,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     """Run the daemon (built-in defaults when no config is given)."""
     from healthd import daemon
     from healthd.serve import access, metrics, server, systemd
-    from healthd.store import ledger
+    from healthd.store import control, ledger
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
                                         (("dry_run", dry_run), ("listen", listen),
@@ -116,14 +116,17 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         from healthd.act import notifier
 
         notices = notifier.from_config(cfg, m)
-    d = daemon.Daemon(cfg, eng, store, m, notifier=notices)
+    # After the ledger: it sets up (or sets aside) the file that this keeps its tables in.
+    kept = control.ControlStore(cfg.state_path)
+    d = daemon.Daemon(cfg, eng, store, m, notifier=notices, control_store=kept)
     d.cluster.peers.token = token  # Swarm peers ask each other with the same token
     beat.status = lambda: _status_line(store, len(d.memory.all()), time.time())
     d.heartbeat = beat
     try:
         http = server.from_settings(cfg.daemon, token, m.render, d.snapshot, d.liveness,
                                     lambda reason: m.unauthorized.labels(reason).inc(),
-                                    {"/swarm/report": d.cluster.report})
+                                    {"/swarm/report": d.cluster.report},
+                                    post_prefixes=d.control.routes())
     except (OSError, ValueError) as exc:
         click.echo(f"error: cannot serve on {cfg.daemon.listen}: {exc}", err=True)
         sys.exit(1)
@@ -152,6 +155,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     if notices is not None:
         notices.stop()  # undelivered notices stay in the spool for the next start
         notices.spool.close()
+    kept.close()
     store.close()
     eng.close()
     log.info("stopped")
@@ -184,24 +188,32 @@ def _local_url(daemon: config.DaemonSettings) -> str:
 
 
 def _fetch(url: str, daemon: config.DaemonSettings, token: str | None,
-           check_hostname: bool) -> tuple[int, bytes]:
-    """GET ``url`` with the bearer token if any; (status, body), HTTP errors included.
+           check_hostname: bool, data: bytes | None = None) -> tuple[int, bytes]:
+    """GET ``url`` (POST ``data`` as JSON when given) with the bearer token if any;
+    (status, body), HTTP errors included.
 
     https trusts daemon.tls_cert when set (a self-signed certificate), else the system's
     authorities. Raises urllib.error.URLError / OSError when healthd cannot be reached.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
     ctx = None
     if url.startswith("https:"):
         ctx = ssl.create_default_context(cafile=daemon.tls_cert or None)
         ctx.check_hostname = check_hostname
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10,
-                                    context=ctx) as resp:
+        req = urllib.request.Request(url, data=data, headers=headers,
+                                     method="GET" if data is None else "POST")
+        with urllib.request.urlopen(req, timeout=15, context=ctx) as resp:
             return int(resp.status), bytes(resp.read())
     except urllib.error.HTTPError as exc:
         with exc:  # it holds the response (and its socket) open
             return int(exc.code), bytes(exc.read())
+
+
+class _Refused(Exception):
+    """healthd could not be asked, or said no; the message says which and why."""
 
 
 def _client_token(daemon: config.DaemonSettings, given: str | None) -> str | None:
@@ -222,23 +234,37 @@ def _client_token(daemon: config.DaemonSettings, given: str | None) -> str | Non
 @click.option("--token", default=None, metavar="TOKEN",
               help="Bearer token (default: daemon.token, $HEALTHD_TOKEN or daemon.token_file;"
                    " prefer those: a flag shows in the process list).")
-def status(url: str | None, as_json: bool, explain: str | None, token: str | None) -> None:
+@click.option("--watch", is_flag=True, help="Redraw the table in place until Ctrl-C.")
+@click.option("--every", default=2.0, show_default=True, type=click.FloatRange(min=0.2),
+              help="Seconds between redraws with --watch.")
+def status(url: str | None, as_json: bool, explain: str | None, token: str | None,
+           watch: bool, every: float) -> None:
     """Ask the running daemon what it sees and did."""
     daemon_cfg = _load(None, {}).daemon
     token = _client_token(daemon_cfg, token)
     target = url or _local_url(daemon_cfg)
+
+    def get() -> dict[str, Any]:
+        try:
+            code, body = _fetch(target.rstrip("/") + "/status", daemon_cfg, token,
+                                check_hostname=url is not None)
+            if code == 401:
+                raise _Refused(f"healthd at {target} wants a token: --token or $HEALTHD_TOKEN")
+            if code != 200:
+                raise ValueError(f"HTTP {code}")
+            return dict(json.loads(body))
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise _Refused(f"cannot reach healthd at {target}: {exc}") from exc
+
+    if watch:
+        from healthd import cli_control
+
+        sys.exit(cli_control.watch(lambda: status_view.render_status(get()), every,
+                                   errors=(_Refused,)))
     try:
-        code, body = _fetch(target.rstrip("/") + "/status", daemon_cfg, token,
-                            check_hostname=url is not None)
-        if code == 401:
-            click.echo(f"error: healthd at {target} wants a token: --token or $HEALTHD_TOKEN",
-                       err=True)
-            sys.exit(1)
-        if code != 200:
-            raise ValueError(f"HTTP {code}")
-        snap = json.loads(body)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        click.echo(f"error: cannot reach healthd at {target}: {exc}", err=True)
+        snap = get()
+    except _Refused as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(snap, indent=2))
@@ -380,3 +406,10 @@ def notify(target: str | None, test: bool, config_path: str | None, state: str |
             click.echo(f"{name}: failed: {r.error}")
         ok = ok and r is not None and r.ok
     sys.exit(0 if ok else 1)
+
+
+# The commands that steer the daemon (approve, reject, pause, resume) live in their own
+# module; imported last, as they use this module's helpers.
+from healthd import cli_control  # noqa: E402
+
+cli_control.register(main)

@@ -18,7 +18,7 @@ from typing import Any
 from healthd.act.runner import Actions
 from healthd.core import decide, labels, scale, swarm
 from healthd.core.config import Config
-from healthd.core.model import ContainerState, Resource
+from healthd.core.model import ContainerState, Decision, Resource
 from healthd.observe import engine
 from healthd.observe.containers import Limits
 from healthd.observe.host import DiskUsage, HostMemory
@@ -46,6 +46,8 @@ class Cluster:
         self.local: dict[str, scale.ReplicaPressure] = {}  # this node's running tasks
         self.targets: dict[str, Tracked] = {}  # service/node id -> the runner's stand-in
         self.decisions: dict[str, str] = {}  # target name -> its last decision, explained
+        # Holds what an operator paused (core.control), set by the daemon; as is, none.
+        self.gate: Callable[[Decision], Decision] = lambda d: d
         self.watch = SwarmWatch(eng, out, cfg.swarm.relist_s, clock)
         own_port = int(cfg.daemon.listen.rsplit(":", 1)[-1] or 0)
         self.peers = Peers(token, cfg.swarm.peer_port or own_port, cfg.swarm.peer_timeout_s,
@@ -141,7 +143,7 @@ class Cluster:
             view, self.cfg, now, pressure, hosts, self.windows,
             self.ledger.recent(now - horizon), busy, dry_run))
         self.windows = dict(plan.windows)
-        for d in plan.decisions:
+        for d in map(self.gate, plan.decisions):
             t = self._stand_in(d.target_id, d.target_name)
             self.decisions[d.target_name] = d.explain()
             self.actions.handle(t, d, None)

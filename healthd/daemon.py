@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from healthd.act.control import Approve, Control
 from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.cluster import Cluster
@@ -38,6 +39,7 @@ from healthd.observe.swarm import SwarmListed
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
+from healthd.store.control import ControlStore
 from healthd.store.ledger import Ledger
 
 log = logging.getLogger("healthd")
@@ -72,7 +74,9 @@ class Daemon:
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
+        control_store: ControlStore | None = None,
     ) -> None:
+        """control_store: where pending approvals and pauses are kept (None: memory)."""
         self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
             cfg, eng, ledger, metrics, clock)
         self.notifier = notifier
@@ -118,6 +122,9 @@ class Daemon:
                                  clock)
         self.signals = AppSignals(eng, self.queue, cfg.signals, clock)
         self.cluster = Cluster(cfg, eng, self.queue, self.actions, ledger, metrics, clock)
+        self.control = Control(cfg, control_store or ControlStore(None), ledger, self.queue,
+                               clock, notifier)
+        self.cluster.gate = lambda d: decide.paused(d, self.control.pauses(), self.clock())
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -151,6 +158,8 @@ class Daemon:
                 self.cluster.on_listed(item, self.actions.busy_services(), self.dry_run)
             elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
                 self._on_signal(item)
+            elif isinstance(item, Approve):
+                self._on_approve(item)
             elif item == RECONNECTED:
                 self.metrics.reconnects.inc()
                 self.observer.wake()  # re-list everything: things changed while we were away
@@ -272,6 +281,7 @@ class Daemon:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
         if sw.images is not None:
             self.image_tags = sw.images
+        self.control.tick()  # pauses and pending decisions that ran out end first
         self._observe_host(sw)
         self.foresight.poll()
         self.stacks.rebuild(self.memory.all())
@@ -356,7 +366,7 @@ class Daemon:
             watch_since=self.watch_since, dry_run=self.dry_run,
             busy_services=self.actions.busy_services(),
             topology=self.stacks.topology, services=self.stacks.health,
-            swarm_tasks=self.cluster.task_counts())
+            swarm_tasks=self.cluster.task_counts(), **self.control.context())
 
     def _in_dependency_order(self, items: list[Tracked]) -> list[Tracked]:
         rank = {svc: i for i, svc in enumerate(self.stacks.topology.order())}
@@ -389,6 +399,7 @@ class Daemon:
                                       held=v.held, number=cand.number)
             t = self.memory.get(cand.target.id)
             if t is not None:
+                self.control.on_decision(d)
                 self.actions.handle(t, d, None)
 
     def _tend_ledger(self) -> None:
@@ -431,9 +442,34 @@ class Daemon:
         if d.action is Action.RECREATE:
             d = stack.with_recreate_source(d, t.state, self.stacks.topology,
                                            [m.state for m in self.memory.all()])
+        self.control.on_decision(d)
         self.actions.handle(t, d, trigger)
         if d.acts:
             self._refresh_service(t)  # in flight now: its dependents wait for it
+
+    def _on_approve(self, req: Approve) -> None:
+        """An operator approved a pending decision: decide again now, every guard included,
+        and act if they all let it through; the HTTP thread waits for the outcome."""
+        p = req.pending
+        if self.control.find(p.id) is None:
+            req.result.set_result(None)  # expired or rejected meanwhile
+            return
+        self.control.approved[p.key] = req.who
+        try:
+            t = next((m for m in self.memory.all()
+                      if m.state.name == p.target and m.inspected), None)
+            if self.control.is_scale(p):
+                self._scale(self.clock())
+            elif t is not None and t.state.id in self.actions.in_flight:
+                req.result.set_result(f"held: an action on {p.target} is in flight; "
+                                      "approve again once it is done")
+                return
+            elif t is not None:
+                self._evaluate(t)
+            req.result.set_result(self.control.approved_now(p, self.control.seen.get(p.key)))
+        finally:
+            self.control.approved.clear()
+            self.control.seen.clear()
 
     # ---- status ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
@@ -448,4 +484,5 @@ class Daemon:
             "host": self.foresight.host_rows(),
             "ledger": self.ledger.health().as_dict(),
             "swarm": self.cluster.snapshot(),
+            **self.control.snapshot(),
         }

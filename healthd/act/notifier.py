@@ -31,7 +31,7 @@ from healthd.core import notices, payloads
 from healthd.core.config import Config
 from healthd.core.model import ContainerState, Decision, Outcome
 from healthd.core.notices import Alert, Notice
-from healthd.core.notifyconfig import NotificationSettings, NotifyTarget, status_url
+from healthd.core.notifyconfig import EventKind, NotificationSettings, NotifyTarget, status_url
 from healthd.serve.metrics import Metrics
 from healthd.store import spool as spool_mod
 from healthd.store.spool import Row, Spool
@@ -115,18 +115,19 @@ class Notifier:
 
     # ---- intake ------------------------------------------------------------------------
     def submit(self, d: Decision, outcome: Outcome, labels: Iterable[tuple[str, str]] = (),
-               error: str | None = None) -> None:
+               error: str | None = None, kind: EventKind | None = None) -> None:
         """A decision was recorded with ``outcome``: notify about it if it is worth it.
+        kind: what it is about, when not what ``notices.kind_of`` says (a rejection).
         Never raises: a notification problem must not stop healing."""
         try:
-            self._submit(d, outcome, labels, error)
+            self._submit(d, outcome, labels, error, kind)
         except Exception:
             log.exception("notification about %s lost", d.target_name)
 
     def _submit(self, d: Decision, outcome: Outcome, labels: Iterable[tuple[str, str]],
-                error: str | None) -> None:
+                error: str | None, kind: EventKind | None) -> None:
         now = self.clock()
-        n = notices.notice_for(d, outcome, labels, self.make_id(), now, error or "")
+        n = notices.notice_for(d, outcome, labels, self.make_id(), now, error or "", kind)
         if n is None:
             return
         with self._lock:
@@ -170,6 +171,15 @@ class Notifier:
                 self._queue(n, now)
         except Exception:
             log.exception("notice about the state file lost")
+
+    def maintenance(self, target: str, started: bool, summary: str) -> None:
+        """A pause of ``target`` began or ended. Never raises, like ``submit``."""
+        try:
+            now = self.clock()
+            self._queue(notices.maintenance_notice(target, started, summary, self.make_id(),
+                                                   now), now)
+        except Exception:
+            log.exception("notice about the pause of %s lost", target)
 
     def open_alerts(self) -> Mapping[str, tuple[Alert, ...]]:
         """What is open per container (for tests and status)."""

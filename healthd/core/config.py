@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthd.core.control import ApprovalSettings, parse_approval
 from healthd.core.model import Action, Failure, Health, Resource
 from healthd.core.notifyconfig import NotificationSettings, NotifyTarget, parse_targets
 from healthd.core.swarmconfig import SwarmSettings
@@ -296,6 +297,7 @@ class Config:
     )
     notifications: NotificationSettings = field(default_factory=NotificationSettings)
     notify: tuple[NotifyTarget, ...] = ()  # the [[notify]] targets; none by default
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
 
     @property
     def state_path(self) -> str:
@@ -527,12 +529,15 @@ def build(
         have_apprise = importlib.util.find_spec("apprise") is not None
     targets, errs = parse_targets(data.pop("notify", []), have_apprise)
     problems += errs
+    approval, errs = parse_approval(data.pop("approval", {}))
+    problems += errs
     for extra in data:
-        allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify"])
+        allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify", "approval"])
         problems.append(f"{extra}: unknown section; allowed: {allowed}")
     if problems:
         raise ConfigError(problems)
-    return Config(decisions=table, dependencies=deps, notify=targets, **sections)
+    return Config(decisions=table, dependencies=deps, notify=targets, approval=approval,
+                  **sections)
 
 
 def load(

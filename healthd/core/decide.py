@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from healthd.core import labels, stack, swarm
+from healthd.core import control, labels, stack, swarm
 from healthd.core.config import Config, GuardSettings, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
@@ -53,6 +53,13 @@ class Context:
     # Swarm service name -> (running, desired) tasks, as this manager lists them; empty on a
     # worker or outside a Swarm (then one-at-a-time rests on this node's own actions).
     swarm_tasks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # Operators' say (core.control): pauses (any, expired ones are ignored), decisions
+    # waiting for approval by (target, action), the ones approved just now, and the id a
+    # new pending decision gets.
+    maintenance: Sequence[control.Maintenance] = ()
+    pending: Mapping[tuple[str, Action], control.Pending] = field(default_factory=dict)
+    approved: Mapping[tuple[str, Action], str] = field(default_factory=dict)  # -> who
+    new_pending_id: str = ""
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
@@ -254,7 +261,44 @@ def dry_run(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     return d
 
 
-STAGES: tuple[Stage, ...] = (inhibit, silence, throttle, dry_run)
+def maintain(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Hold everything about a paused target (the host, its stack, service or itself)."""
+    return paused(d, ctx.maintenance, ctx.now, c.labels)
+
+
+def paused(d: Decision, pauses: Sequence[control.Maintenance], now: float,
+           container_labels: tuple[tuple[str, str], ...] = ()) -> Decision:
+    """``d`` held when a pause in force reaches it; also for the decisions the Swarm
+    leader's own table makes outside these stages (a service's or node's)."""
+    if d.action is Action.NONE or d.suppressed_by is not None or not pauses:
+        return d
+    m = control.covering(pauses, control.names_of(d.target_name, d.service, container_labels),
+                         now)
+    return d if m is None else _hold(d, control.MAINTENANCE, m.why())
+
+
+def approval(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
+    """Last: an action the guards let through waits for a person where approval says so.
+    It is checked after every other guard, so approving it later re-checks them all."""
+    if not d.acts:
+        return d
+    mode, source = control.approval_mode(ctx.config.approval, d.action, c.labels)
+    if mode is control.ApprovalMode.AUTO:
+        return d
+    if mode is control.ApprovalMode.OFF:
+        return _hold(d, control.OFF, f"{d.action.value} is off ({source})")
+    key = (d.target_name, d.action)
+    p = ctx.pending.get(key)
+    if key in ctx.approved and (p is None or not p.rejected_by):
+        return dataclasses.replace(d, notes=(*d.notes, f"approved by {ctx.approved[key]}"))
+    if p is None:
+        p = control.Pending(ctx.new_pending_id, d.action, d.target_name, d.target_id, d.rule,
+                            d.explain(), ctx.now, ctx.now + ctx.config.approval.expire_s)
+    guard = control.REJECTED if p.rejected_by else control.AWAITING
+    return _hold(d, guard, control.awaiting_why(p, ctx.now))
+
+
+STAGES: tuple[Stage, ...] = (maintain, inhibit, silence, throttle, dry_run, approval)
 
 
 def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decision | None:

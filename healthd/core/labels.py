@@ -12,6 +12,8 @@ from dataclasses import dataclass
 ENABLE = "healthd.enable"
 STOP_TIMEOUT = "healthd.stop.timeout"
 GRACE = "healthd.grace"
+APPROVAL = "healthd.approval"  # auto | approve | off (healthd.core.control)
+APPROVAL_MODES = ("auto", "approve", "off")
 # docker-autoheal's labels, honoured so its users can switch without relabelling.
 AUTOHEAL = "autoheal"
 AUTOHEAL_STOP_TIMEOUT = "autoheal.stop.timeout"
@@ -117,6 +119,9 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
             v = _seconds(key, d[key], problems)
             stop = v if v is not None else stop
     grace = _seconds(GRACE, d[GRACE], problems) if GRACE in d else None
+    if APPROVAL in d and d[APPROVAL].strip().lower() not in APPROVAL_MODES:
+        problems.append(f"label {APPROVAL}={d[APPROVAL]!r} ignored: expected "
+                        f"{', '.join(APPROVAL_MODES)}")
     service = d.get(SWARM_SERVICE)
     if service is None and COMPOSE_SERVICE in d:
         service = f"{d.get(COMPOSE_PROJECT, '')}/{d[COMPOSE_SERVICE]}"

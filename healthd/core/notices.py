@@ -91,6 +91,8 @@ def kind_of(d: Decision, outcome: Outcome) -> EventKind | None:
     held decisions only when a failing dependency holds them.
     """
     if d.suppressed_by is not None:
+        if d.suppressed_by.split(":", 1)[0] in APPROVAL_GUARDS:
+            return EventKind.APPROVAL
         return EventKind.HELD_BY_DEPENDENCY if d.rule.startswith("dependency_failure") else None
     if d.action in ENGINE_ACTIONS:
         return {Outcome.SUCCEEDED: EventKind.ACTION,
@@ -104,6 +106,11 @@ def kind_of(d: Decision, outcome: Outcome) -> EventKind | None:
     return EventKind.ALERT
 
 
+# The guards of held decisions that a person is asked about (core.control); a rejection or
+# an expiry is told by the shell once (``notice_for``'s ``kind``), not per held decision.
+APPROVAL_GUARDS = ("awaiting-approval",)
+
+
 def _service_and_stack(d: Decision,
                        container_labels: Iterable[tuple[str, str]]) -> tuple[str, str]:
     labels = tuple(container_labels)
@@ -115,9 +122,11 @@ def _service_and_stack(d: Decision,
 
 
 def notice_for(d: Decision, outcome: Outcome, container_labels: Iterable[tuple[str, str]],
-               notice_id: str, now: float, error: str = "") -> Notice | None:
-    """The notice for a recorded decision, or None when it is not worth one."""
-    kind = kind_of(d, outcome)
+               notice_id: str, now: float, error: str = "",
+               kind: EventKind | None = None) -> Notice | None:
+    """The notice for a recorded decision, or None when it is not worth one.
+    kind: what it is about when the caller knows better than ``kind_of``."""
+    kind = kind or kind_of(d, outcome)
     if kind is None:
         return None
     service, stack = _service_and_stack(d, container_labels)
@@ -154,6 +163,16 @@ def state_file_notice(up: bool, error: str | None, set_aside: str | None, path: 
                       summary=f"healthd's state file was corrupt and is set aside as "
                       f"{set_aside}; history started afresh in {path}")
     return None
+
+
+def maintenance_notice(target: str, started: bool, summary: str, notice_id: str,
+                       now: float) -> Notice:
+    """A pause began (``started``) or ended (resumed, or ran out); ``summary`` says who,
+    why and until when. It opens no alert: nothing about a container resolves it."""
+    return Notice(id=notice_id, kind=EventKind.MAINTENANCE, at=now, severity=Health.DEGRADED,
+                  rule=f"maintenance.{'pause' if started else 'resume'}",
+                  action="pause" if started else "resume", summary=summary,
+                  service=target if target != "host" else "")
 
 
 # ---- open alerts and their resolution ----------------------------------------------------
@@ -264,7 +283,14 @@ def group_key(n: Notice, t: NotifyTarget) -> str:
     return ",".join(f"{name}={n.label(name)}" for name in t.group_by)
 
 
+# What an operator did or is asked is news each time (a rejection after the request, a
+# second pause of another target): never held back as a repeat.
+_EACH_TIME = (EventKind.APPROVAL, EventKind.MAINTENANCE)
+
+
 def _fingerprint(n: Notice) -> str:
+    if n.kind in _EACH_TIME:
+        return f"{n.kind.value}|{n.id}"
     return f"{n.kind.value}|{n.container}|{n.rule}"
 
 

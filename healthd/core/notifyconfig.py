@@ -31,6 +31,8 @@ class EventKind(str, enum.Enum):
     ALERT = "alert"  # any other alert of the decision table (crash_loop, pressure, drift)
     RESOLVED = "resolved"  # what healthd notified about is healthy again
     STATE_FILE = "state_file"  # healthd's own history is not persisted, or was set aside
+    APPROVAL = "approval"  # a decision waits for approval, or was rejected or expired
+    MAINTENANCE = "maintenance"  # an operator paused or resumed a target, or a pause ran out
     TEST = "test"  # `healthd notify --test`; passes every filter
 
 

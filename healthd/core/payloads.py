@@ -55,6 +55,8 @@ _WHAT = {
     EventKind.PREDICTED_EXHAUSTION: "exhaustion forecast",
     EventKind.ALERT: "alert",
     EventKind.RESOLVED: "healthy again",
+    EventKind.APPROVAL: "waiting for approval (or rejected, or expired)",
+    EventKind.MAINTENANCE: "maintenance",
     EventKind.TEST: "TEST notification",
 }
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 Response = tuple[int, str, bytes]
 GetRoute = Callable[[], Response]
 PostRoute = Callable[[bytes], Response]
+PrefixRoute = Callable[[str, bytes], Response]  # (the path after the prefix, the body)
 MAX_BODY = 64 * 1024  # bytes a POST body may have
 REQUEST_TIMEOUT_S = 15.0  # a client that stalls (or never finishes its TLS handshake)
 
@@ -86,10 +87,13 @@ class Server:
         post_routes: Mapping[str, PostRoute] | None = None,
         on_unauthorized: Callable[[str], None] = lambda reason: None,
         json_routes: Mapping[str, Callable[[], Any]] | None = None,
+        post_prefixes: Mapping[str, PrefixRoute] | None = None,
     ) -> None:
         """policy: who may call what (default: no token, exposed unless on loopback).
 
         post_routes: path -> handler of the request body; each needs the token.
+        post_prefixes: path prefix -> handler of (the rest of the path, the body), for
+          paths that carry an id (/api/approve/<id>); each needs the token.
         on_unauthorized: called with the reason (``access.REASONS``) of each 401.
         """
         host, port = parse_listen(listen)
@@ -104,6 +108,19 @@ class Server:
         for route, body in (json_routes or {}).items():
             get_routes[route] = functools.partial(_json, body)
         posts: dict[str, PostRoute] = dict(post_routes or {})
+        prefixes: dict[str, PrefixRoute] = dict(post_prefixes or {})
+
+        def post_route(path: str) -> PostRoute | None:
+            if path in posts:
+                return posts[path]
+            for prefix, route in prefixes.items():
+                if not path.startswith(prefix):
+                    continue
+                rest = path[len(prefix):]
+                # "/api/approve/" takes one more segment; "/api/pause" only itself.
+                if (rest and "/" not in rest) if prefix.endswith("/") else not rest:
+                    return functools.partial(route, rest)
+            return None
 
         class Handler(BaseHTTPRequestHandler):
             timeout = REQUEST_TIMEOUT_S
@@ -125,7 +142,7 @@ class Server:
                     get = get_routes.get(path)
                     self._send(*(get() if get else (404, "text/plain", b"not found\n")))
                     return
-                post = posts.get(path) if method == "POST" else None
+                post = post_route(path) if method == "POST" else None
                 if post is None:
                     self._send(405 if path in get_routes else 404, "text/plain",
                                b"no such route\n")
@@ -194,6 +211,7 @@ def from_settings(
     liveness: Callable[[], str | None],
     on_unauthorized: Callable[[str], None],
     json_routes: Mapping[str, Callable[[], Any]] | None = None,
+    post_prefixes: Mapping[str, PrefixRoute] | None = None,
 ) -> Server:
     """The server ``[daemon]`` asks for: its listen address, door and TLS.
 
@@ -214,4 +232,5 @@ def from_settings(
                     " network in clear text (set daemon.tls_cert and daemon.tls_key)",
                     daemon.listen)
     return Server(daemon.listen, metrics, status, liveness, policy=policy, tls=tls,
-                  on_unauthorized=on_unauthorized, json_routes=json_routes)
+                  on_unauthorized=on_unauthorized, json_routes=json_routes,
+                  post_prefixes=post_prefixes)

@@ -146,8 +146,31 @@ def render_status(snap: dict[str, Any]) -> str:
     lines += _services_table(snap.get("stacks") or {}, now)
     lines += swarm_lines(snap.get("swarm"), now)
     lines += ledger_lines(snap.get("ledger"), now)
+    lines += control_lines(snap, now)
     lines.append(table(head + body))
     return "\n".join(lines)
+
+
+def _until(now: float, t: float | None) -> str:
+    if t is None:
+        return "until resumed"
+    left = max(0.0, t - now)
+    return f"for {left:.0f} s more" if left < 90 else f"for {left / 60:.0f} min more"
+
+
+def control_lines(snap: dict[str, Any], now: float) -> list[str]:
+    """Pauses in force, then the decisions waiting for approval (with the ids to type)."""
+    lines = [f"PAUSED {m['target']}: {m.get('reason') or 'no reason given'} (by {m.get('who')}, "
+             f"{ago(now, m.get('since'))}, {_until(now, m.get('until'))})"
+             for m in snap.get("maintenance") or []]
+    pending = snap.get("pending") or []
+    if pending:
+        head = [["PENDING", "ACTION", "TARGET", "RULE", "EXPIRES", "APPROVE WITH"]]
+        lines.append(table(head + [
+            [p["id"], p["action"], p["target"], p["rule"],
+             _until(now, p.get("expires")).removeprefix("for ").replace(" more", ""),
+             f"healthd approve {p['id']}"] for p in pending]))
+    return lines
 
 
 def ledger_lines(h: dict[str, Any] | None, now: float) -> list[str]:

@@ -251,3 +251,35 @@ def test_real_healthd_beyond_loopback_with_token_and_tls(
     assert "refused GET /status from 127.0.0.1: wrong token" in log
     assert "must-not-be-logged" not in log and TOKEN not in log
     assert "beyond loopback" not in log  # a token and TLS: no warning
+
+
+def test_prefix_routes_take_one_segment_behind_the_door(served: list[Served]) -> None:
+    seen: list[tuple[str, bytes]] = []
+
+    def route(rest: str, body: bytes) -> tuple[int, str, bytes]:
+        seen.append((rest, body))
+        return 200, "text/plain", b"ok\n"
+
+    srv = server.Server(f"127.0.0.1:{free_port()}", lambda: b"", lambda: SNAPSHOT,
+                        lambda: None, policy=Policy(token=TOKEN),
+                        post_prefixes={"/api/approve/": route, "/api/pause": route})
+    srv.start()
+    try:
+        def call(path: str, token: str | None = TOKEN) -> int:
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            req = urllib.request.Request(f"http://{srv.address}{path}", data=b"{}",
+                                         headers=headers, method="POST")
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return int(r.status)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    return int(exc.code)
+
+        assert call("/api/approve/ab12", token="wrong-wrong-wrong-wrong") == 401
+        assert call("/api/approve/ab12") == 200 and call("/api/pause") == 200
+        for path in ("/api/approve/", "/api/approve/a/b", "/api/pause/x", "/api/pausex"):
+            assert call(path) == 404, path
+        assert seen == [("ab12", b"{}"), ("", b"{}")]
+    finally:
+        srv.stop()

@@ -285,6 +285,16 @@ def test_a_repeat_within_one_message_is_held_back_too() -> None:
     assert (tl.sent, tl.suppressed) == ([(30.0, ["f1"])], ["f2"])
 
 
+@pytest.mark.parametrize("kind", [EventKind.APPROVAL, EventKind.MAINTENANCE])
+def test_what_an_operator_did_or_is_asked_is_never_a_repeat(kind: EventKind) -> None:
+    tl = Timeline(TARGET)
+    tl.add(0.0, notice(kind, nid="asked"))
+    tl.run(30.0)
+    tl.add(100.0, notice(kind, nid="answered"))  # same container and rule: a rejection
+    tl.run(400.0)
+    assert [ids for _, ids in tl.sent] == [["asked"], ["answered"]] and tl.suppressed == []
+
+
 def test_after_a_resolution_the_same_failure_is_news_again() -> None:
     tl = Timeline(TARGET)
     tl.add(0.0, notice(EventKind.ACTION, nid="a1"))
