@@ -1,4 +1,4 @@
-"""The ``healthd`` command line: run, status, history, check-config, replay, notify.
+"""The ``healthd`` command line: run, status, history, check-config, replay, notify, demo.
 
 Owns: argument parsing, logging set-up and signal handling. Must never: decide anything.
 """
@@ -82,7 +82,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         state: str | None) -> None:
     """Run the daemon (built-in defaults when no config is given)."""
     from healthd import daemon
-    from healthd.serve import access, metrics, server, systemd
+    from healthd.serve import access, charts, metrics, server, systemd
     from healthd.store import ledger
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
