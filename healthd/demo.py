@@ -204,7 +204,7 @@ def busybox_tar(busybox: str) -> bytes:
 
 def ensure_image(docker: Docker) -> bool:
     """Import the demo's busybox image unless the engine has it; True when imported."""
-    if docker("image", "inspect", IMAGE, check=False).strip().startswith("[{"):
+    if docker("image", "ls", "-q", IMAGE).strip():
         return False
     docker("import", "--change", "ENV PATH=/bin", "-", IMAGE,
            stdin=busybox_tar(_static_busybox()), timeout=120)

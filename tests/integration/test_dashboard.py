@@ -100,13 +100,14 @@ def test_a_limited_container_has_a_memory_chart_with_its_forecast(
     h, names = scene
     page, console = _page(chrome, h.url + "/")
     page.click(f'#rows tr.row[data-name="{names["leak"]}"]', timeout=20_000)
-    chart = 'svg.chart[data-resource="memory"]'
     # The forecast line, its interval band and the predicted exhaustion time, on a chart
-    # that also draws the 160 MiB limit.
-    page.wait_for_selector(f"{chart} path.forecast", timeout=45_000)
-    page.wait_for_selector(f"{chart} rect.interval", timeout=45_000)
-    assert "exhaustion at" in page.inner_text(f"{chart} text.eta")
-    assert "limit 160 MiB" in page.inner_text(chart)
+    # that also draws the 160 MiB limit, all in one drawing (a restart starts it afresh).
+    page.wait_for_function("""() => {
+        const c = document.querySelector('svg.chart[data-resource="memory"]');
+        return c && c.querySelector('path.forecast') && c.querySelector('rect.interval')
+            && c.querySelector('line.eta-line') && c.textContent.includes('limit 160 MiB')
+            && c.querySelector('text.eta').textContent.includes('exhaustion at');
+    }""", timeout=45_000)
     assert page.locator('svg.chart[data-resource="cpu"]').count() == 1
     assert f"#container={names['leak']}" in page.url
     _shot(page, "memory-forecast")
