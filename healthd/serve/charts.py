@@ -31,12 +31,12 @@ def _finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
 
-def forecast_line(level: float, trend: float, last_t: float, until_s: float,
+def forecast_line(start: float, trend: float, last_t: float, until_s: float,
                   ) -> list[list[float]]:
-    """The Holt line ``level + trend * h`` from ``last_t`` for ``until_s`` seconds,
-    as [t, value] pairs (epoch seconds, series units)."""
+    """The line ``start + trend * h`` from ``last_t`` for ``until_s`` seconds, as [t, value]
+    pairs (epoch seconds, series units)."""
     span = max(until_s, 1.0)
-    return [[last_t + span * i / FORECAST_STEPS, level + trend * span * i / FORECAST_STEPS]
+    return [[last_t + span * i / FORECAST_STEPS, start + trend * span * i / FORECAST_STEPS]
             for i in range(FORECAST_STEPS + 1)]
 
 
@@ -51,10 +51,14 @@ def one_series(res: Resource, tr: Tracker, fc: ForecastView | None,
         points.append([float(times[n - 1]), float(values[n - 1])])
     st = tr.state
     line: list[list[float]] = []
-    if st is not None and st.n >= 2:
-        eta = fc.eta_s if fc is not None else None
-        until = min(max(eta * 1.2, 30.0), horizon_s) if eta is not None else horizon_s / 4
-        line = forecast_line(st.level, st.trend, st.last_t, until)
+    eta = _finite(fc.eta_s) if fc is not None else None
+    if st is not None and points and fc is not None and eta is not None and eta > 0:
+        # The forecaster's verdict (Holt's or its drift line's, whichever saw it): from
+        # the last sample to the limit at the predicted exhaustion.
+        line = forecast_line(fc.value, (fc.limit - fc.value) / eta, st.last_t, eta)
+    elif st is not None and st.n >= 2 and points:
+        # Not heading for the limit: Holt's trend from the last sample, for a while.
+        line = forecast_line(points[-1][1], st.trend, st.last_t, horizon_s / 4)
     return {
         "resource": res.value, "points": points, "forecast": line,
         "limit": fc.limit if fc is not None else None,

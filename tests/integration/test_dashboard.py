@@ -104,7 +104,7 @@ def test_a_limited_container_has_a_memory_chart_with_its_forecast(
     # that also draws the 160 MiB limit, all in one drawing (a restart starts it afresh).
     page.wait_for_function("""() => {
         const c = document.querySelector('svg.chart[data-resource="memory"]');
-        return c && c.querySelector('path.forecast') && c.querySelector('rect.interval')
+        return c && c.querySelector('path.forecast') && c.querySelector('polygon.interval')
             && c.querySelector('line.eta-line') && c.textContent.includes('limit 160 MiB')
             && c.querySelector('text.eta').textContent.includes('exhaustion at');
     }""", timeout=45_000)

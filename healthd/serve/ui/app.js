@@ -304,7 +304,7 @@ function forecastText(c) {
   const all = [...(c.forecasts || []), ...((c.signals && c.signals.forecasts) || [])];
   const parts = [];
   for (const f of all) {
-    if (f.state === "learning") parts.push(`${f.resource} learning ${f.samples}/${f.samples_needed}`);
+    if (f.state === "learning") parts.push(`${f.resource} learning` + (f.samples_needed ? ` ${f.samples}/${f.samples_needed}` : ""));
     else if (f.eta_s != null) parts.push(`${f.resource} full in ${fmtDur(f.eta_s)}${f.alarm ? " ⚠" : ""}`);
   }
   return parts.join(", ") || (all.length ? "steady" : "-");
@@ -401,22 +401,27 @@ function renderHost(rows) {
 
 // ---- charts ----------------------------------------------------------------------------
 function chartSVG(sr) {
-  const W = 420, H = 170, L = 62, R = 10, T = 22, B = 22;
+  const W = 440, H = 190, L = 62, R = 12, T = 36, B = 22;
   const pts = sr.points || [];
   const fc = sr.forecast || [];
   if (!pts.length) return `<svg class="chart" data-resource="${esc(sr.resource)}" width="${W}" height="${H}"><text x="10" y="20">${esc(sr.resource)}: no samples yet</text></svg>`;
   const last = pts[pts.length - 1];
   const t0 = pts[0][0];
+  const seen = Math.max(last[0] - t0, 1);
+  // Far enough right to show the predicted exhaustion and its interval, but never so far
+  // that the samples shrink to a sliver: at most 3x what was seen, or 2 minutes.
+  const reach = last[0] + Math.max(3 * seen, 120);
   let t1 = last[0];
-  for (const p of fc) t1 = Math.max(t1, p[0]);
-  if (sr.upper_s != null && sr.at != null) t1 = Math.max(t1, Math.min(sr.at + sr.upper_s, t1 * 1 + (t1 - t0) * 2));
+  for (const p of fc) t1 = Math.max(t1, Math.min(p[0], reach));
+  const hasEta = sr.eta_s != null && sr.at != null;
+  if (hasEta) t1 = Math.max(t1, Math.min(sr.at + (sr.upper_s ?? sr.eta_s) * 1.05, reach));
   if (t1 <= t0) t1 = t0 + 1;
   let vmax = sr.limit || 0;
   for (const p of pts) vmax = Math.max(vmax, p[1]);
   vmax = vmax > 0 ? vmax * 1.08 : 1;
-  const x = (t) => L + (W - L - R) * (t - t0) / (t1 - t0);
+  const cx = (t) => Math.max(L, Math.min(W - R, L + (W - L - R) * (t - t0) / (t1 - t0)));
   const y = (v) => T + (H - T - B) * (1 - Math.max(0, Math.min(v, vmax)) / vmax);
-  const poly = (ps) => ps.map((p, i) => (i ? "L" : "M") + x(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join("");
+  const poly = (ps) => ps.map((p, i) => (i ? "L" : "M") + cx(p[0]).toFixed(1) + "," + y(p[1]).toFixed(1)).join("");
   const parts = [`<line class="axis" x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}"/>`,
     `<line class="axis" x1="${L}" y1="${T}" x2="${L}" y2="${H - B}"/>`,
     `<text x="2" y="${T + 4}">${fmtValue(sr.resource, vmax)}</text>`,
@@ -425,26 +430,29 @@ function chartSVG(sr) {
     `<text x="${W - R}" y="${H - 6}" text-anchor="end">${clock(t1)}</text>`];
   if (sr.limit) {
     parts.push(`<line class="limit" x1="${L}" y1="${y(sr.limit)}" x2="${W - R}" y2="${y(sr.limit)}"/>`,
-      `<text x="${W - R}" y="${y(sr.limit) - 3}" text-anchor="end" fill="#c62828">limit ${fmtValue(sr.resource, sr.limit)}</text>`);
+      `<text x="${L + 4}" y="${y(sr.limit) - 3}" fill="#c62828">limit ${fmtValue(sr.resource, sr.limit)}</text>`);
   }
-  let eta = "";
-  if (sr.eta_s != null && sr.at != null) {
-    const lo = sr.at + (sr.lower_s ?? sr.eta_s), hi = sr.at + (sr.upper_s ?? sr.eta_s);
-    const xlo = Math.max(L, Math.min(W - R, x(lo))), xhi = Math.max(L, Math.min(W - R, x(hi)));
-    parts.push(`<rect class="interval" x="${xlo}" y="${T}" width="${Math.max(1, xhi - xlo)}" height="${H - T - B}"><title>exhaustion between ${clock(lo)} and ${clock(hi)}</title></rect>`);
-    const xe = Math.max(L, Math.min(W - R, x(sr.at + sr.eta_s)));
+  let eta;
+  if (hasEta) {
+    // No upper bound: the limit may never be reached at the slowest rate the data allows.
+    const lo = sr.at + (sr.lower_s ?? sr.eta_s), hi = sr.upper_s != null ? sr.at + sr.upper_s : t1;
+    const vy = y(sr.value ?? last[1]), ly = y(sr.limit || vmax);
+    // The interval of the exhaustion time: a cone from the last sample to the limit.
+    parts.push(`<polygon class="interval" points="${cx(sr.at)},${vy} ${cx(lo)},${ly} ${cx(hi)},${ly}"><title>exhaustion between ${clock(lo)} and ${clock(hi)}</title></polygon>`);
+    const xe = cx(sr.at + sr.eta_s);
     parts.push(`<line class="eta-line" x1="${xe}" y1="${T}" x2="${xe}" y2="${H - B}"/>`);
-    eta = `exhaustion at ${clock(sr.at + sr.eta_s)} (in ${fmtDur(sr.eta_s)}; ${fmtDur(sr.lower_s)}–${fmtDur(sr.upper_s)})${sr.alarm ? " ⚠ alarm" : ""}`;
+    const beyond = sr.at + sr.eta_s > t1 ? " →" : "";
+    eta = `exhaustion at ${clock(sr.at + sr.eta_s)}${beyond} (in ${fmtDur(sr.eta_s)}, ${sr.lower_s != null ? fmtDur(sr.lower_s) : "?"}–${sr.upper_s != null ? fmtDur(sr.upper_s) : "∞"})${sr.alarm ? " ⚠ alarm" : ""}`;
   } else if (sr.state === "learning") {
-    eta = "learning";
+    eta = "forecast: learning";
   } else {
-    eta = "not heading for its limit";
+    eta = "forecast: not heading for its limit";
   }
   parts.push(`<path class="samples" d="${poly(pts)}"/>`);
   if (fc.length) parts.push(`<path class="forecast" d="${poly(fc)}"><title>forecast</title></path>`);
   const title = `${sr.resource} ${fmtValue(sr.resource, sr.value)}${sr.limit ? " of " + fmtValue(sr.resource, sr.limit) : ""}`;
-  parts.push(`<text x="${L}" y="14" font-weight="600">${esc(title)}</text>`,
-    `<text class="eta" x="${W - R}" y="14" text-anchor="end">${esc(eta)}</text>`);
+  parts.push(`<text x="4" y="13" font-weight="600">${esc(title)}</text>`,
+    `<text class="eta${hasEta ? " h-critical" : ""}" x="4" y="28">${esc(eta)}</text>`);
   return `<svg class="chart" data-resource="${esc(sr.resource)}" data-forecast="${fc.length ? "yes" : "no"}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${parts.join("")}</svg>`;
 }
 

@@ -38,8 +38,8 @@ def test_series_of_a_leak_has_its_samples_limit_eta_and_a_forecast_line_to_the_l
     assert mem["eta_s"] is not None and 5 < mem["eta_s"] < 30  # 15 MiB left at 1 MiB/s
     assert mem["lower_s"] <= mem["eta_s"] <= mem["upper_s"]
     start, end = mem["forecast"][0], mem["forecast"][-1]
-    assert start[0] == pytest.approx(T0 + 39)
-    assert end[1] >= LIMIT, "the line is drawn past the predicted exhaustion"
+    assert start == pytest.approx([T0 + 39, 49 * 2**20])
+    assert end == pytest.approx([T0 + 39 + mem["eta_s"], LIMIT]), "to the limit at the ETA"
     assert {s["resource"] for s in got["series"]} == {"memory", "cpu"}
 
 
@@ -85,6 +85,22 @@ def test_series_names_the_bad_parameter(query: dict[str, str], message: str) -> 
 def test_history_refuses_a_limit_out_of_range(limit: str) -> None:
     with pytest.raises(charts.BadQuery, match="limit: a whole number"):
         charts.history(None, {"limit": limit})  # type: ignore[arg-type]  # never reached
+
+
+def test_a_steady_series_gets_a_trend_line_from_its_last_sample() -> None:
+    f = Foresight(ForecastSettings(min_samples=10), Metrics())
+    t = Tracked(state=ContainerState(id="s" * 64, name="steady"), limits=Limits(None, None, None))
+    try:
+        for i in range(20):
+            t.forecasts = f.observe(t.state.id, "steady", Usage(
+                t=T0 + i, mem_bytes=30 * 2**20 + (i % 2) * 4096, mem_limit_bytes=LIMIT))
+        got = charts.series(f.trackers, [t], lambda cid: (), 120.0, {"container": "steady"})
+    finally:
+        f.close()
+    mem = next(s for s in got["series"] if s["resource"] == "memory")
+    assert mem["eta_s"] is None
+    assert mem["forecast"][0] == [T0 + 19, mem["points"][-1][1]]
+    assert abs(mem["forecast"][-1][1] - 30 * 2**20) < 2**20, "flat, far from the limit"
 
 
 def test_forecast_line_follows_level_and_trend() -> None:
