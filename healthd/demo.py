@@ -40,10 +40,16 @@ PROJECT = "healthd-demo"
 SWARM_SERVICE = "healthd-demo-swarm"
 _PR_SET_PDEATHSIG = 1
 
-# 1 MiB every 0.5 s into a tmpfs the memory cgroup charges: 64 MiB in about half a minute.
-_LEAK = ("i=0; while :; do dd if=/dev/zero of=/tmp/f$i bs=1M count=1 2>/dev/null; "
-         "i=$((i+1)); sleep 0.5; done")
 _FOREVER = "exec sleep 2147483647"
+# 1 MiB a second into a tmpfs the memory cgroup charges: 64 MiB in about a minute.
+_LEAK = ("i=0; while :; do dd if=/dev/zero of=/tmp/f$i bs=1M count=1 2>/dev/null; "
+         "i=$((i+1)); sleep 1; done")
+# Busy for 40 s from each start, then idle: long enough to earn a replica, and then the
+# slack takes healthd's replica away again.
+_BURST = "end=$(($(date +%s) + 40)); while [ $(date +%s) -lt $end ]; do :; done; " + _FOREVER
+# db and api are healthy while db's data file exists (a volume both mount).
+_HEALTH_DB = ("--health-cmd", "test -e /shared/db-ok", "--health-interval", "2s",
+              "--health-retries", "2", "--health-start-period", "20s")
 # The healthd the demo runs: fast guards and forecasts, so a minute shows every act.
 CONFIG = """\
 [watch]
@@ -53,16 +59,22 @@ stats_interval_s = 1.0
 cooldown_s = 5.0
 backoff_base_s = 2.0
 backoff_max_s = 20.0
-budget_restarts = 3
-budget_window_s = 600.0
+budget_restarts = 4
+budget_window_s = 300.0
 stop_timeout_s = 1
 [forecast]
 horizon_s = 60.0
 min_samples = 10
 [scaling]
 scale_up_window_s = 5.0
+scale_down_window_s = 20.0
 cooldown_s = 10.0
 target_cpu = 0.5
+[decisions]
+# The worker runs at its CPU limit on purpose, to earn a replica: an alert about that at
+# every sweep would drown the rest.
+resource_pressure = { degraded = "none", critical = "none" }
+"predicted_exhaustion.cpu" = { degraded = "none", critical = "none" }
 [stacks]
 settle_s = 5.0
 """
@@ -84,29 +96,29 @@ class Part:
 
 
 PARTS = (
-    Part("db", "touch /shared/db-ok; sleep 40; rm -f /shared/db-ok; "
-         "echo 'db: lost its data file' >&2; exit 1",
-         "db crashes every 40 s: healthd restarts it (crashed.critical); api, which needs "
-         "it, is held meanwhile (dependency) rather than restarted"),
-    Part("api", _FOREVER, "api goes unhealthy whenever db is down: held, never restarted "
-         "for its upstream's fault",
-         opts=("--health-cmd", "test -e /shared/db-ok", "--health-interval", "2s",
-               "--health-retries", "2"),
-         labels=(("healthd.depends_on", "db"),)),
+    Part("db", "sleep 12; touch /shared/db-ok; sleep 30; rm -f /shared/db-ok; "
+         "echo 'db: lost its data file' >&2; " + _FOREVER,
+         "db goes unhealthy 30 s after each start and takes 12 s to come back: healthd "
+         "restarts it (unhealthy)",
+         opts=_HEALTH_DB),
+    Part("api", _FOREVER, "api, which needs db, goes unhealthy with it: held (dependency), "
+         "never restarted for its upstream's fault",
+         opts=_HEALTH_DB, labels=(("healthd.depends_on", "db"),)),
     Part("web", _FOREVER, "web depends on api: the graph draws web -> api -> db",
          labels=(("healthd.depends_on", "api"),)),
     Part("leaky", _LEAK, "leaky fills 64 MiB: the memory chart's forecast line heads for "
          "the limit and healthd restarts it before the OOM killer (predicted_exhaustion)",
          opts=("--memory", "64m", "--memory-swap", "64m", "--tmpfs", "/tmp:size=200m")),
     Part("crashy", "echo starting; sleep 4; echo 'fatal: config missing' >&2; exit 3",
-         "crashy crash-loops: restarts with back-off (held: backoff) until its budget of 3 "
+         "crashy crash-loops: restarts with back-off (held: backoff) until its budget of 4 "
          "is spent, then one alert and it is left alone"),
     Part("flaky", "sleep 25; touch /tmp/broken; " + _FOREVER,
          "flaky's healthcheck starts failing after 25 s: restarted (unhealthy), then again",
          opts=("--tmpfs", "/tmp", "--health-cmd", "test ! -e /tmp/broken",
                "--health-interval", "2s", "--health-retries", "2")),
-    Part("worker", "while :; do :; done",
-         "worker runs at its CPU limit: healthd adds a second replica (sustained_pressure)",
+    Part("worker", _BURST,
+         "worker runs at its CPU limit for 40 s: healthd adds a second replica "
+         "(sustained_pressure), and removes it once both idle (idle_replicas)",
          opts=("--cpus", "0.1"), labels=(("healthd.replicas.max", "2"),)),
 )
 
@@ -306,7 +318,7 @@ class Demo:
 
     def follow(self, interval_s: float = 2.0) -> None:
         """Print each decision healthd records, until stopped or healthd exits."""
-        seen = 0
+        seen, said = 0, set[tuple[str, str, str, str]]()
         while not self.stopping.wait(interval_s):
             if self.child is not None and self.child.poll() is not None:
                 self.say(f"healthd exited ({self.child.returncode}); see "
@@ -320,8 +332,16 @@ class Demo:
             for r in sorted(rows, key=lambda r: int(r["id"])):
                 if int(r["id"]) > seen:
                     seen = int(r["id"])
+                    # A decision held for the same reason again says nothing new here
+                    # (the dashboard's timeline has every row).
+                    held = r["explanation"].partition(" [held: ")[2].split(":", 1)[0]
+                    key = (r["container"], r["action"], r["rule"], held)
+                    if r["outcome"] == "skipped" and key in said:
+                        continue
+                    said.add(key)
                     stamp = time.strftime("%H:%M:%S", time.localtime(float(r["at"])))
-                    self.say(f"{stamp} {r['outcome']:9} {r['explanation']}")
+                    outcome = "acting" if r["outcome"] == "pending" else r["outcome"]
+                    self.say(f"{stamp} {outcome:9} {r['explanation']}")
 
     def clean(self) -> int:
         """Stop healthd first (so it creates nothing more), then remove what is labelled."""
