@@ -1,4 +1,4 @@
-"""The ``healthd`` command line: run, status, history, check-config, replay, notify.
+"""The ``healthd`` command line: run, status, history, check-config, replay, notify, demo.
 
 Owns: argument parsing, logging set-up and signal handling. Must never: decide anything.
 """
@@ -89,7 +89,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         state: str | None) -> None:
     """Run the daemon (built-in defaults when no config is given)."""
     from healthd import daemon
-    from healthd.serve import access, metrics, server, systemd
+    from healthd.serve import access, charts, metrics, server, systemd
     from healthd.store import control, ledger
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
@@ -126,7 +126,8 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         http = server.from_settings(cfg.daemon, token, m.render, d.snapshot, d.liveness,
                                     lambda reason: m.unauthorized.labels(reason).inc(),
                                     {"/swarm/report": d.cluster.report},
-                                    post_prefixes=d.control.routes())
+                                    post_prefixes=d.control.routes(),
+                                    query_routes=charts.routes(d, store))
     except (OSError, ValueError) as exc:
         click.echo(f"error: cannot serve on {cfg.daemon.listen}: {exc}", err=True)
         sys.exit(1)
@@ -406,6 +407,17 @@ def notify(target: str | None, test: bool, config_path: str | None, state: str |
             click.echo(f"{name}: failed: {r.error}")
         ok = ok and r is not None and r.ok
     sys.exit(0 if ok else 1)
+
+
+@main.command()
+@click.option("--port", default=0, type=click.IntRange(0, 65535),
+              help="Dashboard port on 127.0.0.1 (default: a free one).")
+def demo(port: int) -> None:
+    """Start a small misbehaving stack on the current engine and let healthd heal it,
+    with the dashboard on loopback; Ctrl-C removes everything it created."""
+    from healthd import demo as demo_mod
+
+    sys.exit(demo_mod.main(port, lambda line: click.echo(line)))
 
 
 # The commands that steer the daemon (approve, reject, pause, resume) live in their own

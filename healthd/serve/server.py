@@ -1,4 +1,5 @@
-"""The HTTP endpoint: /metrics, /status (JSON for ``healthd status``) and /healthz.
+"""The HTTP endpoint: /metrics, /status (JSON for ``healthd status``), /healthz and the
+dashboard (``GET /``, its files and the read-only ``/api/*`` JSON it polls).
 
 Owns: the only HTTP server, optionally behind TLS, and its door: every request passes
 ``access.Policy.refuse`` before a route runs, so a refused one changes nothing; it gets a
@@ -14,11 +15,13 @@ import logging
 import socket
 import ssl
 import threading
+import urllib.parse
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from healthd.core.config import DaemonSettings
+from healthd.serve import ui
 from healthd.serve.access import Policy, is_loopback
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ Response = tuple[int, str, bytes]
 GetRoute = Callable[[], Response]
 PostRoute = Callable[[bytes], Response]
 PrefixRoute = Callable[[str, bytes], Response]  # (the path after the prefix, the body)
+QueryRoute = Callable[[Mapping[str, str]], Any]  # the query string's parameters -> JSON
 MAX_BODY = 64 * 1024  # bytes a POST body may have
 REQUEST_TIMEOUT_S = 15.0  # a client that stalls (or never finishes its TLS handshake)
 
@@ -41,6 +45,21 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 def _json(body: Callable[[], Any]) -> Response:
     return 200, "application/json", json.dumps(body()).encode()
+
+
+def _query_json(body: QueryRoute, query: str) -> Response:
+    """200 with ``body``'s JSON, or 400 with its ValueError's message (a bad parameter)."""
+    params = {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
+    try:
+        return _json(lambda: body(params))
+    except ValueError as exc:
+        return 400, "text/plain", f"{exc}\n".encode()
+    except RuntimeError as exc:  # the ledger cannot answer (LedgerError) right now
+        return 503, "text/plain", f"{exc}\n".encode()
+
+
+def _page(response: Response) -> Response:
+    return response
 
 
 def _healthz(problem: str | None) -> Response:
@@ -88,8 +107,12 @@ class Server:
         on_unauthorized: Callable[[str], None] = lambda reason: None,
         json_routes: Mapping[str, Callable[[], Any]] | None = None,
         post_prefixes: Mapping[str, PrefixRoute] | None = None,
+        query_routes: Mapping[str, QueryRoute] | None = None,
     ) -> None:
         """policy: who may call what (default: no token, exposed unless on loopback).
+
+        query_routes: path -> JSON from the query's parameters (the dashboard's /api/*);
+        a ValueError it raises is a 400 with its message.
 
         post_routes: path -> handler of the request body; each needs the token.
         post_prefixes: path prefix -> handler of (the rest of the path, the body), for
@@ -107,6 +130,9 @@ class Server:
         }
         for route, body in (json_routes or {}).items():
             get_routes[route] = functools.partial(_json, body)
+        for route, page in ui.routes().items():
+            get_routes[route] = functools.partial(_page, page)
+        queries: dict[str, QueryRoute] = dict(query_routes or {})
         posts: dict[str, PostRoute] = dict(post_routes or {})
         prefixes: dict[str, PrefixRoute] = dict(post_prefixes or {})
 
@@ -128,7 +154,7 @@ class Server:
             sys_version = ""
 
             def _handle(self, method: str) -> None:
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 reason = door.refuse(method, path, self.headers.get("Authorization"))
                 if reason is not None:
                     # Never the header itself: it holds the (wrong) token.
@@ -138,13 +164,17 @@ class Server:
                     self._send(401, "text/plain", b"unauthorized\n",
                                {"WWW-Authenticate": 'Bearer realm="healthd"'})
                     return
+                if method == "GET" and path in queries:
+                    self._send(*_query_json(queries[path], query))
+                    return
                 if method == "GET":
                     get = get_routes.get(path)
                     self._send(*(get() if get else (404, "text/plain", b"not found\n")))
                     return
                 post = post_route(path) if method == "POST" else None
                 if post is None:
-                    self._send(405 if path in get_routes else 404, "text/plain",
+                    self._send(405 if path in get_routes or path in queries else 404,
+                               "text/plain",
                                b"no such route\n")
                     return
                 length = int(self.headers.get("Content-Length") or 0)
@@ -212,6 +242,7 @@ def from_settings(
     on_unauthorized: Callable[[str], None],
     json_routes: Mapping[str, Callable[[], Any]] | None = None,
     post_prefixes: Mapping[str, PrefixRoute] | None = None,
+    query_routes: Mapping[str, QueryRoute] | None = None,
 ) -> Server:
     """The server ``[daemon]`` asks for: its listen address, door and TLS.
 
@@ -233,4 +264,4 @@ def from_settings(
                     daemon.listen)
     return Server(daemon.listen, metrics, status, liveness, policy=policy, tls=tls,
                   on_unauthorized=on_unauthorized, json_routes=json_routes,
-                  post_prefixes=post_prefixes)
+                  post_prefixes=post_prefixes, query_routes=query_routes)
