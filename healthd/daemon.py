@@ -233,9 +233,7 @@ class Daemon:
         self.cursor_ns = ev.time_ns
         self.metrics.events.labels(ev.verb).inc()
         self.metrics.event_lag.set(max(0.0, now - ev.time))
-        if ev.verb in ("create", "destroy") and ev.group and not any(
-                s.startswith(f"{ev.group}/") for s in self.actions.busy_services()):
-            self.churn.append(churn.Churn(ev.time, ev.group, ev.verb))
+        self._note_churn(ev)
         if ev.verb == "destroy":
             self._forget(ev.id)
             return
@@ -254,6 +252,17 @@ class Daemon:
             self._evaluate(t, trigger=ev.time)
         else:
             self._request_inspect(t, ev.time)
+
+    def _note_churn(self, ev: Event) -> None:
+        """Keep a create or destroy (a Swarm task's death too) in a project or service that
+        healthd is not acting on itself: someone else may be redeploying it."""
+        swarm_died = ev.verb == "die" and ev.group.startswith("swarm/")
+        if not ev.group or not (ev.verb in ("create", "destroy") or swarm_died):
+            return
+        if any(s == ev.group or s.startswith(f"{ev.group}/")
+               for s in self.actions.busy_services()):
+            return
+        self.churn.append(churn.Churn(ev.time, ev.group, ev.verb))
 
     def _apply_sweep(self, sw: Sweep) -> None:
         """Fold one observation sweep in and decide for every container."""

@@ -24,7 +24,8 @@ BACKUP_IMAGE = "docker-volume-backup"  # offen/docker-volume-backup and its mirr
 class Churn:
     """One create or destroy of a container that belongs to a project or a service.
 
-    group: the Compose project, or ``swarm/<service>``; verb: "create" or "destroy".
+    group: the Compose project, or ``swarm/<service>``; verb: "create", "destroy" or (for a
+    Swarm task) "die".
     """
 
     at: float
@@ -44,14 +45,14 @@ def group_of(container_labels: Iterable[tuple[str, str]]) -> str | None:
 def recreated(events: Sequence[Churn], group: str, now: float, window_s: float) -> int:
     """Containers of ``group`` replaced within ``window_s`` before ``now``.
 
-    Compose and updaters replace a container by a destroy and a create: the pairs count.
-    Swarm keeps old tasks' containers for a while, so for a service every create counts.
+    Compose and updaters replace a container by a destroy and a create: the pairs count
+    (a first ``up`` only creates). Swarm keeps an old task's container after it stopped, so
+    for a service a task that died (or was removed) and one created make a pair.
     """
     mine = [e for e in events if e.group == group and 0 <= now - e.at < window_s]
     creates = sum(1 for e in mine if e.verb == "create")
-    if group.startswith("swarm/"):
-        return creates
-    return min(creates, sum(1 for e in mine if e.verb == "destroy"))
+    gone = ("destroy", "die") if group.startswith("swarm/") else ("destroy",)
+    return min(creates, sum(1 for e in mine if e.verb in gone))
 
 
 def redeploy_hold(events: Sequence[Churn], group: str | None, now: float, window_s: float,
@@ -72,7 +73,7 @@ def redeploy_hold(events: Sequence[Churn], group: str | None, now: float, window
         ages = [now - e.at for e in events if e.group == g and 0 <= now - e.at < window_s]
         swarm = g.startswith("swarm/")
         what = ("task" if swarm else "container") + ("s" if n > 1 else "")
-        done = "started" if swarm else "recreated"
+        done = "replaced" if swarm else "recreated"
         return (f"redeploy: {g.removeprefix('swarm/')} is being redeployed ({n} {what} "
                 f"{done} in the last {max(max(ages), 1.0):.0f} s; held "
                 f"{window_s - min(ages):.0f} s more)")

@@ -27,10 +27,11 @@ def test_a_fresh_up_creates_only_and_is_no_redeploy() -> None:
     assert churn.redeploy_hold(events, "shop", NOW, 60.0, "project") is None
 
 
-def test_swarm_counts_every_task_started() -> None:
-    events = [Churn(NOW - 5, "swarm/web", "create")]
+def test_swarm_counts_a_task_that_died_and_one_created_as_replaced() -> None:
+    events = [Churn(NOW - 6, "swarm/web", "die"), Churn(NOW - 5, "swarm/web", "create")]
     assert churn.redeploy_hold(events, "swarm/web", NOW, 60.0, "project") == (
-        "redeploy: web is being redeployed (1 task started in the last 5 s; held 55 s more)")
+        "redeploy: web is being redeployed (1 task replaced in the last 6 s; held 55 s more)")
+    assert churn.redeploy_hold(events[1:], "swarm/web", NOW, 60.0, "project") is None
 
 
 def test_events_outside_the_window_do_not_count() -> None:
