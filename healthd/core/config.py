@@ -1,4 +1,5 @@
-"""Typed configuration: built-in defaults < config.toml < HEALTHD_* environment < CLI flags.
+"""Typed configuration: built-in defaults < docker-autoheal's AUTOHEAL_* environment (only
+when one is set; ``core.autoheal_env``) < config.toml < HEALTHD_* environment < CLI flags.
 
 Owns: every setting, its type, default and allowed values. Parsed once into frozen
 dataclasses; an unknown key or a bad value is a ``ConfigError`` listing every problem with
