@@ -98,6 +98,10 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     cfg = _load(config_path, flags)
     _setup_logging(cfg.daemon.log_level, cfg.daemon.log_format)
     log = logging.getLogger("healthd")
+    from healthd.core import autoheal_env
+
+    for level, line in autoheal_env.translate(os.environ).said_at_start():
+        log.log(level, "%s", line)  # once: what autoheal's variables changed, what they cannot
     docker_host = os.environ.get("DOCKER_HOST") or cfg.daemon.docker_host
     try:
         token = access.read_token(cfg.daemon.token, cfg.daemon.token_file)
@@ -325,16 +329,29 @@ def history(state: str | None, limit: int, container: str | None, as_json: bool)
 
 
 @main.command("check-config")
-@click.argument("path", type=click.Path(dir_okay=False))
-def check_config(path: str) -> None:
-    """Validate a config file; print every error with its key."""
+@click.argument("path", type=click.Path(dir_okay=False), required=False)
+@click.option("--effective", is_flag=True,
+              help="Print every effective setting and where it came from.")
+def check_config(path: str | None, effective: bool) -> None:
+    """Validate a config file (and docker-autoheal's AUTOHEAL_* variables, when set);
+    print every error with its key. With AUTOHEAL_* set, or --effective, print the
+    effective configuration with the source of each value."""
+    from healthd.core import autoheal_env, provenance
+
+    # HEALTHD_* variables are left out: this checks the file (and the autoheal interface).
+    environ = autoheal_env.relevant(os.environ)
+    where = path or "environment"
     try:
-        config.load(path, environ={})
+        data = config.read(path)
+        cfg = config.build(data, environ)
     except config.ConfigError as exc:
         for p in exc.problems:
-            click.echo(f"{path}: {p}", err=True)
+            click.echo(f"{where}: {p}", err=True)
         sys.exit(2)
-    click.echo(f"{path}: ok")
+    if effective or autoheal_env.is_active(environ):
+        for line in provenance.report(cfg, data, environ):
+            click.echo(line)
+    click.echo(f"{where}: ok")
 
 
 @main.command()

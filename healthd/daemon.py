@@ -9,6 +9,7 @@ the engine on its own thread, or keep state that one of those parts owns.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -21,7 +22,7 @@ from healthd.act.control import Approve, Control
 from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.cluster import Cluster
-from healthd.core import classify, decide, labels, stack
+from healthd.core import churn, classify, decide, labels, stack
 from healthd.core.config import Config
 from healthd.core.model import Action, Classification, ContainerState, Resource
 from healthd.foresight.tracker import Foresight
@@ -100,6 +101,9 @@ class Daemon:
         self.foresight = Foresight(cfg.forecast, metrics)
         self.stacks = Stacks(cfg)
         self.image_tags: dict[str, str] = {}  # tag -> image id, as last listed
+        # Creates and destroys in projects that healthd did not cause (guards.redeploy_*).
+        self.churn: collections.deque[churn.Churn] = collections.deque(maxlen=2000)
+        self.backup_running = False  # as of the last sweep
         self.started_at = clock()
         # The host is watched like a container that is always opted in: its forecasts go
         # through the same classifier and decision table (rows predicted_exhaustion.host_*).
@@ -238,6 +242,7 @@ class Daemon:
         self.cursor_ns = ev.time_ns
         self.metrics.events.labels(ev.verb).inc()
         self.metrics.event_lag.set(max(0.0, now - ev.time))
+        self._note_churn(ev)
         if ev.verb == "destroy":
             self._forget(ev.id)
             return
@@ -256,6 +261,17 @@ class Daemon:
             self._evaluate(t, trigger=ev.time)
         else:
             self._request_inspect(t, ev.time)
+
+    def _note_churn(self, ev: Event) -> None:
+        """Keep a create or destroy (a Swarm task's death too) in a project or service that
+        healthd is not acting on itself: someone else may be redeploying it."""
+        swarm_died = ev.verb == "die" and ev.group.startswith("swarm/")
+        if not ev.group or not (ev.verb in ("create", "destroy") or swarm_died):
+            return
+        if any(s == ev.group or s.startswith(f"{ev.group}/")
+               for s in self.actions.busy_services()):
+            return
+        self.churn.append(churn.Churn(ev.time, ev.group, ev.verb))
 
     def _apply_sweep(self, sw: Sweep) -> None:
         """Fold one observation sweep in and decide for every container."""
@@ -285,6 +301,7 @@ class Daemon:
         self._observe_host(sw)
         self.foresight.poll()
         self.stacks.rebuild(self.memory.all())
+        self.backup_running = churn.backup_running(t.state for t in self.memory.all())
         # Without the engine, what we know of containers is stale: acting on it would only
         # burn budgets on failed restarts. Decide again once the stream is back.
         if self.watcher.connected:
@@ -295,6 +312,7 @@ class Daemon:
                 else:
                     self._refresh_service(t)
             self._scale(self.clock())
+            self._recheck_thresholds()
             self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
             self.cluster.tick(self.actions.busy_services(), self.dry_run)
         self._export_counts()
@@ -361,12 +379,25 @@ class Daemon:
         history = self.ledger.recent(
             now - decide.history_window_s(self.cfg.guards), container=name,
             everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
+        window = self.cfg.guards.redeploy_window_s
+        while self.churn and now - self.churn[0].at > window:
+            self.churn.popleft()
         return decide.Context(
             now=now, config=self.cfg, history=history,
             watch_since=self.watch_since, dry_run=self.dry_run,
             busy_services=self.actions.busy_services(),
             topology=self.stacks.topology, services=self.stacks.health,
-            swarm_tasks=self.cluster.task_counts(), **self.control.context())
+            swarm_tasks=self.cluster.task_counts(), started_at=self.started_at,
+            redeploys=tuple(self.churn), backup_running=self.backup_running,
+            **self.control.context())
+
+    def _recheck_thresholds(self) -> None:
+        """The engine says nothing between an unhealthy container's checks: look again at
+        those the unhealthy threshold holds, so their failing streak is read as it grows."""
+        for t in self.memory.all():
+            d = t.last_decision
+            if d is not None and (d.suppressed_by or "").startswith("threshold:"):
+                self._request_inspect(t, None)
 
     def _in_dependency_order(self, items: list[Tracked]) -> list[Tracked]:
         rank = {svc: i for i, svc in enumerate(self.stacks.topology.order())}

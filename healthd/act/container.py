@@ -1,4 +1,4 @@
-"""Actions on one container: restart, recreate.
+"""Actions on one container: restart, recreate, stop (quarantine).
 
 Owns: turning a container Decision into the engine call that carries it out.
 Must never: decide, record or retry; the runner records intent and outcome, and a failure
@@ -19,3 +19,8 @@ def restart(eng: Engine, d: Decision) -> None:
 def recreate(eng: Engine, d: Decision) -> None:
     """Recreate the target from ``d.source_id``'s configuration (itself when None)."""
     eng.recreate(d.target_id, d.source_id or d.target_id, d.stop_timeout_s)
+
+
+def stop(eng: Engine, d: Decision) -> None:
+    """Stop the target and leave it stopped (label action=stop); raises ActionFailed."""
+    eng.stop(d.target_id, d.stop_timeout_s)

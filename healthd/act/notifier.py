@@ -324,7 +324,7 @@ class _Worker:
         msg = payloads.Message(batch, t.name, notices.group_key(rows[0].notice, t),
                                tuple(r.notice for r in rows))
         rendered = payloads.render(t.kind, msg, owner.instance, owner.status_url,
-                                   t.alert_ttl_s)
+                                   t.alert_ttl_s, t.json_key)
         seqs = [r.seq for r in rows]
         try:
             self.sender.send(rendered, batch)

@@ -38,6 +38,7 @@ PERFORMERS: dict[Action, Performer] = {
     Action.REPLACE_TASK: swarm.replace_task,
     Action.DRAIN: swarm.drain,
     Action.ACTIVATE: swarm.activate,
+    Action.STOP: container.stop,
 }
 # A Swarm service (``swarm/<name>``) is scaled through its spec, not container by container.
 SWARM_PERFORMERS: dict[Action, Performer] = {

@@ -1,4 +1,5 @@
-"""Typed configuration: built-in defaults < config.toml < HEALTHD_* environment < CLI flags.
+"""Typed configuration: built-in defaults < docker-autoheal's AUTOHEAL_* environment (only
+when one is set; ``core.autoheal_env``) < config.toml < HEALTHD_* environment < CLI flags.
 
 Owns: every setting, its type, default and allowed values. Parsed once into frozen
 dataclasses; an unknown key or a bad value is a ``ConfigError`` listing every problem with
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthd.core import autoheal_env
 from healthd.core.control import ApprovalSettings, parse_approval
 from healthd.core.model import Action, Failure, Health, Resource
 from healthd.core.notifyconfig import NotificationSettings, NotifyTarget, parse_targets
@@ -90,6 +92,9 @@ class WatchSettings:
     cgroup_root: str = "/sys/fs/cgroup"
     docker_root: str = ""  # empty: ask the engine (DockerRootDir)
     reconnect_max_s: float = 30.0
+    # opt-in also takes <opt_in_label>=true (docker-autoheal's AUTOHEAL_CONTAINER_LABEL).
+    opt_in_label: str = ""
+    only_running: bool = False  # act only on running containers (not paused, not exited)
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,14 @@ class GuardSettings:
     grace_s: float = 0.0
     stop_timeout_s: int = 10
     alert_repeat_s: float = 3600.0
+    # Act on an unhealthy container only after this many consecutive failed health checks
+    # (the engine's FailingStreak); 0: as soon as the engine says unhealthy.
+    unhealthy_threshold: int = 0
+    start_period_s: float = 0.0  # no action at all this long after healthd started
+    # Hold while a Compose project or Swarm service is being redeployed by someone else:
+    # project (the one being redeployed), all (every container) or off.
+    redeploy_hold: str = "project"
+    redeploy_window_s: float = 60.0  # a create/destroy holds this long
 
 
 @dataclass(frozen=True)
@@ -331,6 +344,7 @@ CHOICES = {
     ("daemon", "log_format"): ("text", "json"),
     ("watch", "mode"): ("opt-out", "opt-in"),
     ("watch", "stats_path"): ("auto", "cgroup", "api"),
+    ("guards", "redeploy_hold"): ("project", "all", "off"),
 }
 
 
@@ -506,6 +520,11 @@ def build(
     env = env_overrides(environ or {})
     for name in env.pop("?", {}):
         problems.append(f"{name}: unknown HEALTHD_* variable")
+    if have_apprise is None:
+        have_apprise = importlib.util.find_spec("apprise") is not None
+    # docker-autoheal's variables lie under everything healthd's own (the file wins).
+    autoheal = autoheal_env.translate(environ or {}, have_apprise)
+    problems += autoheal.problems
     sections: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         raw = data.pop(section, {})
@@ -518,16 +537,19 @@ def build(
             section, (flags or {}).get(section, {}), from_env=False
         )
         problems += errs + env_errs + flag_errs
-        obj = cls(**{**values, **env_values, **flag_values})
+        obj = cls(**{**autoheal.sections.get(section, {}), **values, **env_values,
+                     **flag_values})
         problems += _validate(section, obj)
         sections[section] = obj
     table, errs = _build_table(data.pop("decisions", {}))
     problems += errs
     deps, errs = _build_dependencies(data.pop("dependencies", {}))
     problems += errs
-    if have_apprise is None:
-        have_apprise = importlib.util.find_spec("apprise") is not None
-    targets, errs = parse_targets(data.pop("notify", []), have_apprise)
+    raw_targets = data.pop("notify", [])
+    if autoheal.notify and isinstance(raw_targets, list):
+        named = {t.get("name") for t in raw_targets if isinstance(t, Mapping)}
+        raw_targets = [*raw_targets, *(t for t in autoheal.notify if t["name"] not in named)]
+    targets, errs = parse_targets(raw_targets, have_apprise)
     problems += errs
     approval, errs = parse_approval(data.pop("approval", {}))
     problems += errs
@@ -546,6 +568,11 @@ def load(
     flags: Mapping[str, Any] | None = None,
 ) -> Config:
     """Read ``path`` (TOML) if given and build the Config."""
+    return build(read(path), environ if environ is not None else os.environ, flags)
+
+
+def read(path: str | None) -> dict[str, Any]:
+    """The parsed TOML of ``path`` ({} when None), or ConfigError."""
     data: dict[str, Any] = {}
     if path:
         try:
@@ -567,4 +594,4 @@ def load(
             raise ConfigError(
                 [f"{path}: not valid TOML: arrays or inline tables nested too deeply"]
             ) from exc
-    return build(data, environ if environ is not None else os.environ, flags)
+    return data

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from healthd.core import control, labels, stack, swarm
+from healthd.core import churn, control, labels, stack, swarm
 from healthd.core.config import Config, GuardSettings, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
@@ -29,6 +29,10 @@ from healthd.core.model import (
 _COUNTED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.ABANDONED)
 # Actions on one container (the checks of its state apply); scale actions act on a service.
 _CONTAINER_ACTIONS = (Action.RESTART, Action.RECREATE)
+_TOUCHING = (*_CONTAINER_ACTIONS, Action.STOP)  # ... and the quarantine of label action=stop
+# What a container's healthd.action / autoheal.action label makes of a restart.
+_LABEL_ACTIONS = {"stop": (Action.STOP, "quarantine: stop it and leave it stopped"),
+                  "notify": (Action.ALERT, "notify only, touch nothing")}
 _SCALE_ACTIONS = (Action.SCALE_UP, Action.SCALE_DOWN)
 # Failures that the container's own restart policy takes care of.
 _ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
@@ -60,6 +64,9 @@ class Context:
     pending: Mapping[tuple[str, Action], control.Pending] = field(default_factory=dict)
     approved: Mapping[tuple[str, Action], str] = field(default_factory=dict)  # -> who
     new_pending_id: str = ""
+    started_at: float = 0.0  # when healthd started (guards.start_period_s counts from it)
+    redeploys: Sequence[churn.Churn] = ()  # recent creates/destroys of projects' containers
+    backup_running: bool = False  # docker-volume-backup is stopping its containers
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
@@ -82,7 +89,7 @@ def plan(c: ContainerState, cls: Classification, ctx: Context) -> Decision:
     action = ctx.config.action_for(row, cls.severity)
     policy = labels.parse(c.labels)
     stop = policy.stop_timeout_s
-    return Decision(
+    d = Decision(
         action=action,
         target_id=c.id,
         target_name=c.name,
@@ -94,6 +101,23 @@ def plan(c: ContainerState, cls: Classification, ctx: Context) -> Decision:
         stop_timeout_s=stop if stop is not None else ctx.config.guards.stop_timeout_s,
         notes=policy.problems,
     )
+    return _by_label(d, policy)
+
+
+def _by_label(d: Decision, policy: labels.LabelPolicy) -> Decision:
+    """A container's own say in what healing it means (healthd.action, autoheal.action):
+    the table's restart (or recreate) becomes a stop, an alert, or a hold. Rows that do
+    not touch the container (alerts, scaling) stay as the table says."""
+    if policy.action is None or policy.action == "restart" or d.action not in _CONTAINER_ACTIONS:
+        return d
+    said = f"label {policy.action_label}={policy.action}"
+    rule = f"{d.rule}.label_{policy.action}"
+    if policy.action == "none":
+        return dataclasses.replace(d, rule=rule,
+                                   suppressed_by=f"label-action: {said}: healthd leaves it alone")
+    action, what = _LABEL_ACTIONS[policy.action]
+    return dataclasses.replace(d, action=action, rule=rule,
+                               notes=(*d.notes, f"{said}: {what}"))
 
 
 def inhibit(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
@@ -122,10 +146,19 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
         return _hold(d, "self", "healthd never acts on its own container")
     if policy.enable is False:
         return _hold(d, "opted-out", "label healthd.enable=false (or autoheal=false)")
-    if ctx.config.watch.mode == "opt-in" and policy.enable is not True:
-        return _hold(d, "not-opted-in", "watch.mode is opt-in and healthd.enable=true is not set")
-    if d.action not in _CONTAINER_ACTIONS:
+    if ctx.config.watch.mode == "opt-in" and policy.enable is not True and not _opted_in(c, ctx):
+        return _hold(d, "not-opted-in", "watch.mode is opt-in and " + " or ".join(
+            f"{k}=true" for k in dict.fromkeys(("healthd.enable", ctx.config.watch.opt_in_label))
+            if k) + " is not set")
+    threshold = policy.unhealthy_threshold or ctx.config.guards.unhealthy_threshold
+    if cls.failure is Failure.UNHEALTHY and c.health_failing_streak < threshold:
+        return _hold(d, "threshold", f"{c.health_failing_streak} of {threshold} consecutive "
+                     "failed health checks")
+    if d.action not in _TOUCHING:
         return d
+    held = _others_at_work(d, c, policy, ctx)
+    if held is not None:
+        return held
     if policy.swarm_task:
         d = _as_replace(d, c, cls, policy, ctx)
         if d.suppressed_by is not None:
@@ -148,6 +181,34 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
             policy.service in ctx.busy_services or d.service in ctx.busy_services):
         return _hold(d, "one-at-a-time", f"another replica of {policy.service} is being restarted")
     return d
+
+
+def _opted_in(c: ContainerState, ctx: Context) -> bool:
+    label = ctx.config.watch.opt_in_label
+    return bool(label) and (c.label(label) or "").strip().lower() in ("true", "1", "yes", "on")
+
+
+def _others_at_work(d: Decision, c: ContainerState, policy: labels.LabelPolicy,
+                    ctx: Context) -> Decision | None:
+    """Holds for what is not healthd's to touch right now: not running (only_running),
+    healthd just started (start_period_s), a redeploy or a backup under way."""
+    g = ctx.config.guards
+    if ctx.config.watch.only_running and c.status != "running":
+        return _hold(d, "not-running", f"it is {c.status} and watch.only_running is set")
+    if d.action is Action.STOP and not c.running:
+        return _hold(d, "stopped", "already stopped (quarantined)")
+    if ctx.now - ctx.started_at < g.start_period_s:
+        left = g.start_period_s - (ctx.now - ctx.started_at)
+        return _hold(d, "start-period", f"healthd started {ctx.now - ctx.started_at:.0f} s "
+                     f"ago, {left:.0f} s left")
+    why = churn.redeploy_hold(ctx.redeploys, churn.group_of(c.labels), ctx.now,
+                              g.redeploy_window_s, g.redeploy_hold)
+    if why is not None:
+        return _hold(d, *why.split(": ", 1))
+    if policy.volume_backup and ctx.backup_running:
+        return _hold(d, "backup", "docker-volume-backup is backing up (it stops and starts "
+                     f"containers labelled {labels.VOLUME_BACKUP_STOP})")
+    return None
 
 
 def _as_replace(d: Decision, c: ContainerState, cls: Classification,
@@ -189,7 +250,7 @@ def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
     the scaler's windows and cooldown (``core.scale``) and share the host-wide rate.
     """
     g = ctx.config.guards
-    if d.action in _SCALE_ACTIONS or d.action is Action.REPLACE_TASK:
+    if d.action in (*_SCALE_ACTIONS, Action.REPLACE_TASK, Action.STOP):
         return _global_rate(d, ctx)
     if d.action in _CONTAINER_ACTIONS:
         done = [r for r in _mine(ctx, d.target_name, d.action) if r.outcome in _COUNTED]

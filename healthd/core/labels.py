@@ -17,6 +17,17 @@ APPROVAL_MODES = ("auto", "approve", "off")
 # docker-autoheal's labels, honoured so its users can switch without relabelling.
 AUTOHEAL = "autoheal"
 AUTOHEAL_STOP_TIMEOUT = "autoheal.stop.timeout"
+# Per-container overrides of the decision table's restart (Docker-Guardian's labels too):
+# restart, stop (quarantine: stop it, leave it stopped), notify (touch nothing) or none.
+ACTION = "healthd.action"
+AUTOHEAL_ACTION = "autoheal.action"
+NOTIFY = "healthd.notify"  # false: no notifications about this container
+AUTOHEAL_NOTIFY = "autoheal.notify"
+# Act on an unhealthy container only after this many consecutive failed health checks.
+UNHEALTHY_THRESHOLD = "healthd.unhealthy.threshold"
+# offen/docker-volume-backup stops containers carrying this label while it backs up.
+VOLUME_BACKUP_STOP = "docker-volume-backup.stop-during-backup"
+ACTIONS = ("restart", "stop", "notify", "none")
 
 # Stacks: what a container depends on, whose restarts it follows, how far it may scale.
 DEPENDS_ON = "healthd.depends_on"  # svc1,svc2 (names within its compose project)
@@ -79,6 +90,11 @@ class LabelPolicy:
     grace_s: float | None = None
     service: str | None = None  # compose or swarm service, for one-at-a-time rules
     swarm_task: bool = False
+    action: str | None = None  # one of ACTIONS; None: the decision table's own
+    action_label: str = ""  # the label that set ``action`` (for the evidence)
+    notify: bool | None = None  # False: never notify about this container
+    unhealthy_threshold: int | None = None
+    volume_backup: bool = False  # stopped by docker-volume-backup during its backups
     problems: tuple[str, ...] = ()
 
 
@@ -122,6 +138,29 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
     if APPROVAL in d and d[APPROVAL].strip().lower() not in APPROVAL_MODES:
         problems.append(f"label {APPROVAL}={d[APPROVAL]!r} ignored: expected "
                         f"{', '.join(APPROVAL_MODES)}")
+    action: str | None = None
+    action_label = ""
+    for key in (AUTOHEAL_ACTION, ACTION):
+        if key in d:
+            said = d[key].strip().lower()
+            if said in ACTIONS:
+                action, action_label = said, key
+            else:
+                problems.append(f"label {key}={d[key]!r} ignored: expected one of "
+                                f"{', '.join(ACTIONS)}")
+    notify: bool | None = None
+    for key in (AUTOHEAL_NOTIFY, NOTIFY):
+        if key in d:
+            v2 = _bool(key, d[key], problems)
+            notify = v2 if v2 is not None else notify
+    threshold = None
+    if UNHEALTHY_THRESHOLD in d:
+        raw = d[UNHEALTHY_THRESHOLD].strip()
+        if raw.isdigit() and 1 <= int(raw) <= 1000:
+            threshold = int(raw)
+        else:
+            problems.append(f"label {UNHEALTHY_THRESHOLD}={d[UNHEALTHY_THRESHOLD]!r} ignored: "
+                            "expected a whole number of health checks from 1 to 1000")
     service = d.get(SWARM_SERVICE)
     if service is None and COMPOSE_SERVICE in d:
         service = f"{d.get(COMPOSE_PROJECT, '')}/{d[COMPOSE_SERVICE]}"
@@ -131,6 +170,11 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
         grace_s=grace,
         service=service,
         swarm_task=SWARM_TASK in d,
+        action=action,
+        action_label=action_label,
+        notify=notify,
+        unhealthy_threshold=threshold,
+        volume_backup=VOLUME_BACKUP_STOP in d,
         problems=tuple(problems),
     )
 

@@ -53,6 +53,7 @@ class Action(str, enum.Enum):
     REPLACE_TASK = "replace_task"  # stop a Swarm task's container so that Swarm replaces it
     DRAIN = "drain"  # a Swarm node's availability to drain
     ACTIVATE = "activate"  # a Swarm node healthd drained back to active
+    STOP = "stop"  # quarantine: stop the container and leave it stopped (label action=stop)
     ALERT = "alert"
     NONE = "none"
 
@@ -126,7 +127,7 @@ class ContainerState:
 # Actions that change something on the engine (as opposed to alerting or doing nothing).
 ENGINE_ACTIONS = frozenset({Action.RESTART, Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN,
                             Action.ROLLBACK, Action.REPLACE_TASK, Action.DRAIN,
-                            Action.ACTIVATE})
+                            Action.ACTIVATE, Action.STOP})
 
 
 @dataclass(frozen=True)

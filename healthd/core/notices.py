@@ -124,10 +124,15 @@ def _service_and_stack(d: Decision,
 def notice_for(d: Decision, outcome: Outcome, container_labels: Iterable[tuple[str, str]],
                notice_id: str, now: float, error: str = "",
                kind: EventKind | None = None) -> Notice | None:
-    """The notice for a recorded decision, or None when it is not worth one.
+    """The notice for a recorded decision, or None when it is not worth one (or the
+    container's labels say healthd.notify=false / autoheal.notify=false; what an operator
+    is asked or did is sent regardless).
     kind: what it is about when the caller knows better than ``kind_of``."""
     kind = kind or kind_of(d, outcome)
     if kind is None:
+        return None
+    container_labels = tuple(container_labels)
+    if kind not in _EACH_TIME and label_keys.parse(container_labels).notify is False:
         return None
     service, stack = _service_and_stack(d, container_labels)
     severity = d.severity if _RANK[d.severity] else Health.DEGRADED

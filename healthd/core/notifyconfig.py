@@ -43,6 +43,7 @@ class TargetKind(str, enum.Enum):
     SLACK = "slack"  # Slack-compatible incoming webhook: {"text": ...}
     ALERTMANAGER = "alertmanager"  # Alertmanager's POST /api/v2/alerts
     APPRISE = "apprise"  # any of Apprise's ~100 services (optional extra)
+    JSON_TEXT = "json_text"  # docker-autoheal's WEBHOOK_URL body: {"<json_key>": text}
 
 
 EVENTS = tuple(k for k in EventKind if k is not EventKind.TEST)
@@ -80,6 +81,7 @@ class NotifyTarget:
     # ...up to this: also the longest a receiver back from an outage waits for its backlog.
     retry_max_s: float = 30.0
     alert_ttl_s: float = 3900.0  # alertmanager: endsAt of a firing alert, after startsAt
+    json_key: str = "text"  # json_text: the key the message goes in (Discord: content)
 
     def wants(self, kind: EventKind) -> bool:
         """True when this target takes notices of ``kind`` (a test always)."""
@@ -166,7 +168,7 @@ def _headers(where: str, value: Any, problems: list[str]) -> tuple[tuple[str, st
 def _one(where: str, key: str, value: Any, problems: list[str]) -> Any:
     """The typed value of one key, or None after adding a problem."""
     at = f"{where}.{key}"
-    if key in ("name", "url", "url_file", "token_file"):
+    if key in ("name", "url", "url_file", "token_file", "json_key"):
         if not isinstance(value, str):
             problems.append(f"{at}: expected str, got {type(value).__name__} {value!r}")
             return None

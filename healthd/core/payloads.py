@@ -1,8 +1,9 @@
 """What one message looks like at each kind of receiver (pure).
 
 Owns: the text (title and lines) every kind shares, healthd's generic JSON document, the
-Slack-compatible ``{"text": ...}``, and the Alertmanager v2 alerts list. A message is one
-flushed group of one target, with an ``id`` that stays the same on every re-send.
+Slack-compatible ``{"text": ...}``, docker-autoheal's ``{"<key>": ...}``, and the
+Alertmanager v2 alerts list. A message is one flushed group of one target, with an ``id``
+that stays the same on every re-send.
 Must never: send anything, read the clock or make IDs.
 
 The generic JSON document (``kind = "webhook"``), version 1::
@@ -191,8 +192,9 @@ def _resolved_labels(a: Alert, n: Notice, instance: str) -> dict[str, str]:
 
 
 def render(kind: TargetKind, m: Message, instance: str, status_url: str,
-           alert_ttl_s: float = 0.0) -> Rendered:
-    """The message for a target of ``kind``."""
+           alert_ttl_s: float = 0.0, json_key: str = "text") -> Rendered:
+    """The message for a target of ``kind``; json_key: json_text's key, as docker-autoheal's
+    WEBHOOK_JSON_KEY (its body is ``{"text": "<title>\n<lines>"}`` by default)."""
     head, body = title(m, instance), text(m, instance, status_url)
     doc: Any
     if kind is TargetKind.SLACK:
@@ -201,6 +203,8 @@ def render(kind: TargetKind, m: Message, instance: str, status_url: str,
         doc = alertmanager(m, instance, status_url, alert_ttl_s)
     elif kind is TargetKind.WEBHOOK:
         doc = webhook(m, instance, status_url)
+    elif kind is TargetKind.JSON_TEXT:
+        doc = {json_key: f"{head}\n{body}"}
     else:  # apprise: words only; Apprise formats them for each service
         return Rendered(b"", "text/plain", head, body)
     return Rendered(json.dumps(doc).encode(), "application/json", head, body)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from healthd.core import churn
 from healthd.core.model import ContainerState
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -173,6 +174,7 @@ class Event:
     name: str
     exit_code: int | None = None
     signal: str | None = None
+    group: str = ""  # compose project or swarm/<service> from its labels ("" for neither)
 
     @property
     def time(self) -> float:
@@ -212,6 +214,7 @@ def from_event(raw: dict[str, Any]) -> Event | None:
         # str.isdigit() also takes '²' and other digits int() refuses: ASCII digits only.
         exit_code=int(code) if isinstance(code, str) and _EXIT_CODE.fullmatch(code) else None,
         signal=str(attrs["signal"]) if "signal" in attrs else None,
+        group=churn.group_of((str(k), str(v)) for k, v in attrs.items()) or "",
     )
 
 

@@ -56,8 +56,10 @@ class VersionConflict(ActionFailed):
 
 
 # The container events healthd acts on. Filtering at the engine keeps the healthchecks'
-# exec_create/exec_start/exec_die (three per check per container) off the wire.
-EVENTS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
+# exec_create/exec_start/exec_die (three per check per container) off the wire. create
+# (with destroy) tells a redeploy by someone else (healthd.core.churn).
+EVENTS = ("start", "die", "oom", "kill", "health_status", "create", "destroy", "restart",
+          "stop")
 
 # Shared with observe.swarmapi: what "the engine did not answer" looks like from docker-py.
 CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)

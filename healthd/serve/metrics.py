@@ -24,7 +24,8 @@ from healthd.serve.access import REASONS
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # The engine events healthd subscribes to (observe.engine.EVENTS; a unit test keeps them equal).
-EVENT_VERBS = ("start", "die", "oom", "kill", "health_status", "destroy", "restart", "stop")
+EVENT_VERBS = ("start", "die", "oom", "kill", "health_status", "create", "destroy", "restart",
+               "stop")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # Notification latency includes group_wait_s (30 s by default) and retries after outages.
 NOTIFY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)

@@ -1,11 +1,11 @@
 """The dashboard in a real headless chromium, against the real daemon on the test engine:
 it loads cleanly, shows the containers, a memory forecast heading for a limit, the
-explanation of a restart healthd made, what is held back and why, refuses a wrong token
-clearly, and stays quick with 200 containers. Screenshots go to ``browser.artefacts()``."""
+explanation of a restart healthd made, what is held back and why, performs a restart
+approved with its button, refuses a wrong token clearly, and stays quick with 200
+containers. Screenshots go to ``browser.artefacts()``."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,8 @@ LEAK = ("i=0; while :; do dd if=/dev/zero of=/tmp/f$i bs=1M count=2 2>/dev/null;
         "i=$((i+1)); sleep 0.5; done")
 LEAK_OPTS = ("--memory", "160m", "--memory-swap", "160m", "--tmpfs", "/tmp:size=300m",
              "--label", "healthd.stop.timeout=0", "--label", "healthd.enable=true")
+# Exits 3 once; after one restart it runs on, so "restarted" is observable.
+CRASH_ONCE = "if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; sleep 0.3; exit 3"
 CRASH_OPTS = ("--label", "healthd.stop.timeout=0", "--label", "healthd.enable=true")
 # Opt-in: only this module's containers (the 200 idle ones of the last test are not its).
 # A long back-off keeps the crasher's second restart held, with its reason, for a while.
@@ -179,42 +181,49 @@ def test_a_wrong_token_is_refused_with_a_clear_message_and_forgotten(
     assert [e for e in console.errors if "401" not in e] == []
 
 
-def test_pending_decisions_get_buttons_that_send_the_token(
-    chrome: Any, scene: tuple[Healthd, dict[str, str]]
+def test_approving_from_the_page_makes_healthd_restart_the_container(
+    chrome: Any, engine: Engine, tmp_path: Path
 ) -> None:
-    # The approval endpoints come from another branch: here the page's side is checked on
-    # the real /status with a pending decision and a pause added to it, and the button's
-    # request goes to the real daemon, which passes the right token through its door.
-    h, names = scene
-    console = browser.Console()
-    page = console.watch(chrome.new_page())
-
-    def with_pending(route: Any) -> None:
-        snap = json.loads(route.fetch().body())
-        now = snap["now"]
-        snap["pending"] = [{"id": "p1", "action": "restart", "target": names["leak"],
-                            "rule": "predicted_exhaustion.memory.critical",
-                            "explain": f"restart {names['leak']}: memory full in 20 s",
-                            "created": now - 5, "expires": now + 300}]
-        snap["maintenance"] = [{"target": "shop", "reason": "db upgrade", "who": "ops",
-                                "since": now - 60, "until": now + 600}]
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(snap))
-
-    page.route("**/status", with_pending)
-    page.goto(h.url + "/")
-    page.wait_for_selector('#pending .pending-item[data-id="p1"] button.approve')
-    assert "db upgrade" in page.inner_text("#maintenance")
-    assert "awaiting approval" in page.inner_text("#held")
-    page.fill("#token", TOKEN)
-    page.click("#token-save")
-    with page.expect_request("**/api/approve/p1") as req:
-        page.click('#pending button.approve[data-id="p1"]')
-    assert req.value.method == "POST"
-    assert req.value.headers["authorization"] == f"Bearer {TOKEN}"
-    page.wait_for_selector("#message:has-text('healthd said')", timeout=10_000)
-    _shot(page, "pending")
-    page.close()
-    assert [e for e in console.errors if "404" not in e] == []
+    # A healthd of its own in approval mode: the crash waits as a pending restart, the
+    # page shows it with its buttons, and the click (with the token) is what restarts it.
+    made = Containers(engine)
+    cfg = {**CFG, "approval": {"restart": "approve"}}
+    h = Healthd(engine, tmp_path, cfg=cfg, token=TOKEN)
+    try:
+        h.start()
+        cid = made.run("should-restart-when-approved-on-the-page", "sh", "-c", CRASH_ONCE,
+                       opts=CRASH_OPTS)
+        name = made.name_of(cid)
+        p = wait_for(lambda: next((x for x in h.status()["pending"] if x["target"] == name),
+                                  None), 30, what=f"a pending restart\n{h.log()}")
+        console = browser.Console()
+        page = console.watch(chrome.new_page(viewport={"width": 1400, "height": 1000}))
+        page.goto(h.url + "/")
+        button = f'#pending button.approve[data-id="{p["id"]}"]'
+        page.wait_for_selector(button, timeout=20_000)
+        assert "awaiting approval" in page.inner_text("#held")
+        assert h.restarts(name) == []
+        page.fill("#token", TOKEN)
+        page.click("#token-save")
+        with page.expect_request(f"**/api/approve/{p['id']}") as req:
+            page.click(button)
+        assert req.value.headers["authorization"] == f"Bearer {TOKEN}"
+        rows = wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"],
+                        30, what=f"the restart approved on the page\n{h.log()}")
+        assert "approved by" in rows[0]["explanation"]
+        wait_for(lambda: engine.client.api.inspect_container(cid)["State"]["Running"], 10,
+                 what="running again after the approved restart")
+        page.wait_for_selector(f'#pending .pending-item[data-id="{p["id"]}"]',
+                               state="detached", timeout=20_000)
+        _shot(page, "approved")
+        page.close()
+        assert [e for e in console.errors if "404" not in e] == []
+    except Exception:
+        print(h.log())
+        raise
+    finally:
+        h.kill()
+        made.remove_all()
 
 
 def test_200_containers_render_and_filter_quickly(

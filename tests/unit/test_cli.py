@@ -31,6 +31,34 @@ def test_check_config_names_each_bad_key(tmp_path: Path) -> None:
     assert "guards.cooldown_s" in result.output and "forecast.horizon_s" in result.output
 
 
+def test_check_config_prints_autoheal_variables_with_their_source(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[guards]\ngrace_s = 5.0\n")
+    env = {"AUTOHEAL_CONTAINER_LABEL": "all", "AUTOHEAL_GRACE_PERIOD": "30",
+           "POST_RESTART_SCRIPT": "/x.sh"}
+    result = CliRunner().invoke(main, ["check-config", str(cfg)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "watch.mode = 'opt-out'  (AUTOHEAL_CONTAINER_LABEL=all)" in result.output
+    assert ("guards.grace_s = 5.0  (config.toml, wins over AUTOHEAL_GRACE_PERIOD=30)"
+            in result.output)
+    assert "warning: docker-autoheal variables healthd cannot honour" in result.output
+    assert "POST_RESTART_SCRIPT" in result.output
+
+
+def test_check_config_without_a_file_checks_the_autoheal_variables() -> None:
+    result = CliRunner().invoke(main, ["check-config"],
+                                env={"AUTOHEAL_UNHEALTHY_THRESHOLD": "zero"})
+    assert result.exit_code == 2
+    assert ("environment: AUTOHEAL_UNHEALTHY_THRESHOLD: 'zero' is not valid; allowed: a whole "
+            "number of health checks >= 1") in result.output
+
+
+def test_check_config_effective_without_autoheal_shows_defaults() -> None:
+    result = CliRunner().invoke(main, ["check-config", "--effective"])
+    assert result.exit_code == 0, result.output
+    assert "guards.cooldown_s = 30.0  (default)" in result.output
+
+
 def test_replay_prints_one_json_object_per_row(tmp_path: Path) -> None:
     csv = tmp_path / "mem.csv"
     csv.write_text("timestamp,value\n" + "".join(f"{1_700_000_000 + 5 * i},{100 + i}\n"

@@ -120,3 +120,20 @@ def test_service_from_compose_and_swarm(lab: dict[str, str], want: str | None) -
 def test_swarm_task_label() -> None:
     assert parse({labels.SWARM_TASK: "abc"}).swarm_task is True
     assert parse({labels.SWARM_SERVICE: "web"}).swarm_task is False
+
+
+def test_autoheal_compat_labels_parse() -> None:
+    p = labels.parse({"autoheal.action": "Stop", "autoheal.notify": "false",
+                      "healthd.unhealthy.threshold": "4",
+                      "docker-volume-backup.stop-during-backup": "nightly"})
+    assert (p.action, p.action_label, p.notify, p.unhealthy_threshold, p.volume_backup) == (
+        "stop", "autoheal.action", False, 4, True)
+    assert p.problems == ()
+
+
+def test_bad_autoheal_compat_labels_are_problems() -> None:
+    p = labels.parse({"healthd.action": "reboot", "healthd.notify": "sometimes",
+                      "healthd.unhealthy.threshold": "0"})
+    assert (p.action, p.notify, p.unhealthy_threshold) == (None, None, None)
+    assert len(p.problems) == 3
+    assert "expected one of restart, stop, notify, none" in p.problems[0]

@@ -138,3 +138,13 @@ def test_render_per_kind() -> None:
     r = payloads.render(TargetKind.APPRISE, m, "edge-7", STATUS)
     assert r.body == b"" and r.title.startswith("healthd on edge-7: [breaker]")
     assert r.text.endswith(f"status: {STATUS}")
+
+
+def test_json_text_is_autoheals_body_under_its_key_unescaped() -> None:
+    n = Notice("x", EventKind.ALERT, T0, Health.CRITICAL, "a<b>", summary="alert a<b> & co")
+    for key in ("text", "content"):
+        r = payloads.render(TargetKind.JSON_TEXT, message(n), "edge-7", STATUS, json_key=key)
+        doc = json.loads(r.body)
+        assert list(doc) == [key]
+        assert doc[key].startswith("healthd on edge-7: [alert] alert a<b> & co\n")
+        assert r.content_type == "application/json"

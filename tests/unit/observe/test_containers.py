@@ -332,3 +332,11 @@ def test_image_tags_map_each_tag_to_its_image_and_skip_odd_rows() -> None:
             {"Id": 3}, "junk", {"Id": "sha256:c", "RepoTags": None}]
     assert image_tags(rows) == {"app:1": "sha256:a", "app:latest": "sha256:a"}
     assert image_tags({"not": "a list"}) == {}
+
+
+def test_from_event_create_carries_its_compose_project_from_the_labels() -> None:
+    ev = from_event(_recorded("create", "should-restart-unhealthy"))
+    assert ev is not None
+    assert (ev.verb, ev.group) == ("create", "shop")
+    other = from_event(_recorded("kill", "should-not-restart-killed"))
+    assert other is not None and other.group == ""
