@@ -66,6 +66,13 @@ class Project:
     def down(self) -> None:
         """``down -v`` and check that nothing of the project is left."""
         self.run("down", "-v", "--remove-orphans", "-t", "1", check=False)
+        # A restart the engine was still carrying out when `down` stopped a container (one
+        # healthd asked for just before it was killed) starts it again, and `down` leaves
+        # a running container behind: remove whatever still carries the project's label.
+        left = self.engine.cli("ps", "-aq", "--filter",
+                               f"label=com.docker.compose.project={self.name}").stdout.split()
+        if left:
+            self.engine.cli("rm", "-f", "-v", *left, check=False)
 
     def container(self, service: str, number: int = 1) -> str:
         """The name Compose v1 gives replica ``number`` of ``service``."""

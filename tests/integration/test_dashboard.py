@@ -187,12 +187,16 @@ def test_approving_from_the_page_makes_healthd_restart_the_container(
     # A healthd of its own in approval mode: the crash waits as a pending restart, the
     # page shows it with its buttons, and the click (with the token) is what restarts it.
     made = Containers(engine)
-    cfg = {**CFG, "approval": {"restart": "approve"}}
+    # Its own opt-in label: the scene's healthd (opt-in, healthd.enable=true) must not
+    # restart this container before the click does.
+    cfg = {**CFG, "watch": {**CFG["watch"], "opt_in_label": "approve.on.page"},
+           "approval": {"restart": "approve"}}
     h = Healthd(engine, tmp_path, cfg=cfg, token=TOKEN)
     try:
         h.start()
         cid = made.run("should-restart-when-approved-on-the-page", "sh", "-c", CRASH_ONCE,
-                       opts=CRASH_OPTS)
+                       opts=("--label", "healthd.stop.timeout=0",
+                             "--label", "approve.on.page=true"))
         name = made.name_of(cid)
         p = wait_for(lambda: next((x for x in h.status()["pending"] if x["target"] == name),
                                   None), 30, what=f"a pending restart\n{h.log()}")
