@@ -38,7 +38,7 @@ from healthd.core.settings import (
     WatchSettings,
 )
 from healthd.core.swarmconfig import SwarmSettings
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

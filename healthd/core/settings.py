@@ -17,7 +17,7 @@ from healthd.core.control import ApprovalSettings
 from healthd.core.model import Action, Failure, Health, Resource
 from healthd.core.notifyconfig import NotificationSettings, NotifyTarget
 from healthd.core.swarmconfig import SwarmSettings
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 
 DEFAULT_LISTEN = "127.0.0.1:10985"  # outside Prometheus' allocated exporter range 9100-9999
 

@@ -14,7 +14,7 @@ from healthd.core import config, settings
 from healthd.core.config import ConfigError, build, load
 from healthd.core.model import Action, Health
 from healthd.core.settings import Config
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
