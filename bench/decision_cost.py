@@ -35,7 +35,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from healthd.core import classify, decide, labels, stack, topology  # noqa: E402
-from healthd.core.config import Config  # noqa: E402
 from healthd.core.model import (  # noqa: E402
     Action,
     ActionRecord,
@@ -45,6 +44,7 @@ from healthd.core.model import (  # noqa: E402
     Resource,
     Usage,
 )
+from healthd.core.settings import Config  # noqa: E402
 
 NOW = 1_800_000_000.0
 CHAIN = ("web", "api", "worker", "cache", "db")

@@ -54,7 +54,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import traces  # noqa: E402
 
 from healthd.foresight import forecast, refit, replay  # noqa: E402
-from healthd.foresight.forecast import ForecastSettings  # noqa: E402
+from healthd.foresight.settings import ForecastSettings  # noqa: E402
 
 NAB_DIR = ROOT / "bench" / "data" / "nab-aws"
 ALIBABA_DIR = Path(os.environ.get("HEALTHD_ALIBABA_DIR", ROOT.parent / "shared" / "data"

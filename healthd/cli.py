@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from healthd import __version__
-from healthd.core import config
+from healthd.core import config, settings
 from healthd.serve import status as status_view
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def _status_line(store: Ledger, watched: int, now: float) -> str:
         return systemd.describe(watched, [], now) + "; state file unreadable"
 
 
-def _load(path: str | None, flags: dict[str, Any]) -> config.Config:
+def _load(path: str | None, flags: dict[str, Any]) -> settings.Config:
     try:
         return config.load(path or os.environ.get("HEALTHD_CONFIG"), os.environ, flags)
     except config.ConfigError as exc:
@@ -184,7 +184,7 @@ def _connect(docker_host: str, log: logging.Logger, pool_size: int,
             attempt += 1
 
 
-def _local_url(daemon: config.DaemonSettings) -> str:
+def _local_url(daemon: settings.DaemonSettings) -> str:
     """The URL this host reaches its own daemon at: the listen address, a wildcard host
     as loopback, https when TLS is configured."""
     host, _, port = daemon.listen.rpartition(":")
@@ -192,7 +192,7 @@ def _local_url(daemon: config.DaemonSettings) -> str:
     return f"{'https' if daemon.tls_cert else 'http'}://{host}:{port}"
 
 
-def _fetch(url: str, daemon: config.DaemonSettings, token: str | None,
+def _fetch(url: str, daemon: settings.DaemonSettings, token: str | None,
            check_hostname: bool, data: bytes | None = None) -> tuple[int, bytes]:
     """GET ``url`` (POST ``data`` as JSON when given) with the bearer token if any;
     (status, body), HTTP errors included.
@@ -221,7 +221,7 @@ class _Refused(Exception):
     """healthd could not be asked, or said no; the message says which and why."""
 
 
-def _client_token(daemon: config.DaemonSettings, given: str | None) -> str | None:
+def _client_token(daemon: settings.DaemonSettings, given: str | None) -> str | None:
     from healthd.serve import access
 
     try:

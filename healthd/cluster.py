@@ -17,8 +17,8 @@ from typing import Any
 
 from healthd.act.runner import Actions
 from healthd.core import decide, labels, scale, swarm
-from healthd.core.config import Config
 from healthd.core.model import ContainerState, Decision, Resource
+from healthd.core.settings import Config
 from healthd.observe import engine
 from healthd.observe.containers import Limits
 from healthd.observe.host import DiskUsage, HostMemory

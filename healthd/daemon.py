@@ -23,8 +23,8 @@ from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.cluster import Cluster
 from healthd.core import churn, classify, decide, labels, stack
-from healthd.core.config import Config
 from healthd.core.model import Action, Classification, ContainerState, Resource
+from healthd.core.settings import Config
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
 from healthd.observe.appsignals import AppSignals

@@ -26,10 +26,10 @@ from typing import Any
 
 from healthd.act.notifier import Notifier
 from healthd.core import control
-from healthd.core.config import Config
 from healthd.core.control import Maintenance, Pending
 from healthd.core.model import Action, Decision, Outcome
 from healthd.core.notifyconfig import EventKind
+from healthd.core.settings import Config
 from healthd.store.control import ControlStore
 from healthd.store.ledger import Ledger
 

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 
 from healthd.act import senders
 from healthd.core import notices, payloads
-from healthd.core.config import Config
 from healthd.core.model import ContainerState, Decision, Outcome
 from healthd.core.notices import Alert, Notice
 from healthd.core.notifyconfig import EventKind, NotificationSettings, NotifyTarget, status_url
+from healthd.core.settings import Config
 from healthd.serve.metrics import Metrics
 from healthd.store import spool as spool_mod
 from healthd.store.spool import Row, Spool

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from healthd.core import signals
-from healthd.core.config import ClassifySettings, SignalSettings, ThresholdSettings
 from healthd.core.model import (
     Assessment,
     Classification,
@@ -23,6 +22,7 @@ from healthd.core.model import (
     Signals,
     Usage,
 )
+from healthd.core.settings import ClassifySettings, SignalSettings, ThresholdSettings
 
 _RANK = {Health.HEALTHY: 0, Health.UNKNOWN: 0, Health.DEGRADED: 1, Health.CRITICAL: 2}
 

@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from healthd.core import churn, control, labels, stack, swarm
-from healthd.core.config import Config, GuardSettings, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
     Action,
@@ -24,6 +23,7 @@ from healthd.core.model import (
     Failure,
     Outcome,
 )
+from healthd.core.settings import Config, GuardSettings, table_row
 
 # Outcomes that mean "healthd did (or may have) touched the container".
 _COUNTED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.ABANDONED)

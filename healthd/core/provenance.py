@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthd.core import autoheal_env
-from healthd.core.config import SECTIONS, Config, env_overrides
+from healthd.core.config import SECTIONS, env_overrides
+from healthd.core.settings import Config
 
 _SECRET = {("daemon", "token")}
 

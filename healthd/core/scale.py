@@ -30,8 +30,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from healthd.core import labels
-from healthd.core.config import ScalingSettings
 from healthd.core.model import Action, ActionRecord, ContainerState, Failure, Health, Outcome
+from healthd.core.settings import ScalingSettings
 
 # (t, desired replicas) of earlier ticks, oldest first; kept by the shell between ticks.
 Window = tuple[tuple[float, int], ...]

@@ -9,8 +9,8 @@ Must never: probe, scrape, read logs or the clock; ``now`` and the signals are v
 
 from __future__ import annotations
 
-from healthd.core.config import SignalSettings
 from healthd.core.model import Classification, Failure, Health, Signals
+from healthd.core.settings import SignalSettings
 
 _RANK = {Health.DEGRADED: 1, Health.CRITICAL: 2}
 

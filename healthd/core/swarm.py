@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from healthd.core import labels, scale
-from healthd.core.config import Config, table_row
 from healthd.core.model import (
     ENGINE_ACTIONS,
     Action,
@@ -33,6 +32,7 @@ from healthd.core.model import (
     Health,
     Outcome,
 )
+from healthd.core.settings import Config, table_row
 from healthd.core.swarmview import GLOBAL as GLOBAL
 from healthd.core.swarmview import JOB as JOB
 from healthd.core.swarmview import REPLICATED as REPLICATED

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from healthd.core import graph, labels
-from healthd.core.config import Config
 from healthd.core.model import ContainerState
+from healthd.core.settings import Config
 
 # project -> service -> the services its compose file says it depends on
 FileDeps = Mapping[str, Mapping[str, tuple[str, ...]]]

@@ -25,8 +25,10 @@ import numpy as np
 import numpy.typing as npt
 
 from healthd.foresight import forecast
-from healthd.foresight.forecast import FittedParams, ForecastSettings, SeriesState
+from healthd.foresight.forecast import FittedParams
+from healthd.foresight.holt import SeriesState
 from healthd.foresight.series import Downsampler, Ring
+from healthd.foresight.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def fit(
     step_s = 0.0
     with warnings.catch_warnings():
         # Convergence chatter from the optimiser is expected on short noisy series; the clamping
-        # in forecast.py bounds whatever comes out.
+        # in holt.py bounds whatever comes out.
         warnings.simplefilter("ignore")
         if season_len is not None:
             if long_values is None:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from healthd.core.model import Resource
 from healthd.foresight import forecast, refit
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 from healthd.foresight.tracker import Tracker
 
 RESOURCES = tuple(r.value for r in Resource)

@@ -14,7 +14,9 @@ from typing import Any
 
 from healthd.core.model import ForecastView, Resource, Usage
 from healthd.foresight import forecast, refit
-from healthd.foresight.forecast import Forecast, ForecastSettings, SeriesState
+from healthd.foresight.forecast import Forecast
+from healthd.foresight.holt import SeriesState
+from healthd.foresight.settings import ForecastSettings
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from functools import partial
 from typing import Any
 
 from healthd.core import endpoints, labels, logcount, rates, signals
-from healthd.core.config import SignalSettings
 from healthd.core.labels import SignalSpec
 from healthd.core.model import ContainerState, ForecastView, Resource, Signals
+from healthd.core.settings import SignalSettings
 from healthd.observe import engine, probes, scrape
 from healthd.observe.logtail import LogMatches, LogTail
 from healthd.observe.probes import Job, Pool, ProbeResult

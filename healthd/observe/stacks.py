@@ -13,8 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from healthd.core import scale, stack, topology
-from healthd.core.config import Config
 from healthd.core.model import ActionRecord, ContainerState, Failure, Resource
+from healthd.core.settings import Config
 from healthd.observe import composefile
 from healthd.observe.memory import Memory, Tracked
 

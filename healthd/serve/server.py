@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from healthd.core.config import DaemonSettings
+from healthd.core.settings import DaemonSettings
 from healthd.serve import ui
 from healthd.serve.access import Policy, is_loopback
 

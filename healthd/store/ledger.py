@@ -12,21 +12,18 @@ the guard window whether written or not. A file that is not a database, or fails
 ``PRAGMA quick_check``, is set aside beside the original and a fresh one started. ``prune``
 bounds the history by age and row count, a batch at a time, never touching a row newer
 than the guards' window or a pending intent.
+The file itself (schema and migrations, opening and checking it, telling a corrupt file
+from an unreadable one, moving it aside, the SQL statements) is ``statefile``'s; what lives
+in memory is in ``memory``.
 Must never: decide anything; raise from a write.
-
-Longer than the ~400 lines STYLE.md asks for: this is the one module that may import
-sqlite3 (tests/unit/test_purity.py), so the file's whole life (open, set aside, write,
-read, prune) is here; what lives in memory is in ``memory``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import math
-import os
 import sqlite3
 import threading
 import time
@@ -35,8 +32,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from healthd.core.model import Action, ActionRecord, Decision, Outcome
+from healthd.store import statefile
 from healthd.store.memory import (
-    COLUMNS,
     DEFAULT_LIMIT,
     Backlog,
     BadRow,
@@ -44,8 +41,7 @@ from healthd.store.memory import (
     HistoryRow,
     Row,
     Window,
-    for_guards,
-    from_file,
+    from_decision,
     storable,
 )
 
@@ -53,53 +49,14 @@ __all__ = ["HistoryRow", "Ledger", "LedgerError", "LedgerHealth"]
 
 log = logging.getLogger("healthd.ledger")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS actions (
-    id INTEGER PRIMARY KEY,
-    at REAL NOT NULL,
-    container_id TEXT NOT NULL,
-    container TEXT NOT NULL,
-    action TEXT NOT NULL,
-    rule TEXT NOT NULL,
-    failure TEXT,
-    severity TEXT,
-    evidence TEXT NOT NULL,
-    suppressed_by TEXT,
-    explanation TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    completed_at REAL,
-    retryable INTEGER NOT NULL DEFAULT 1
-);
-CREATE INDEX IF NOT EXISTS actions_at ON actions (at);
-CREATE INDEX IF NOT EXISTS actions_container ON actions (container, at);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-_INSERT = f"INSERT INTO actions ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM actions"
-_UPDATE = "UPDATE actions SET outcome=?, error=?, completed_at=?, retryable=? WHERE id=?"
-_UPSERT_META = ("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key)"
-                " DO UPDATE SET value=excluded.value")
-_PRUNE_OLD = ("DELETE FROM actions WHERE id IN (SELECT id FROM actions WHERE at < ?"
-              " AND outcome != ? ORDER BY at LIMIT ?)")
-_PRUNE_MANY = ("DELETE FROM actions WHERE id IN (SELECT id FROM actions WHERE id <= ?"
-               " AND at < ? AND outcome != ? ORDER BY id LIMIT ?)")
 _ABANDONED = "healthd stopped before the outcome was known"
 _WRITE_BATCH = 500  # rows per transaction when a backlog is written
 PRUNE_BATCH = 500  # rows deleted at most per ``prune`` call
-_WAL_LIMIT = 4 * 1024 * 1024  # bytes the WAL file is truncated to after a checkpoint
-_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite 3 file
-# SQLite primary result codes.
-_READONLY, _CORRUPT, _CANTOPEN, _NOTADB = 8, 11, 14, 26
 
 
 class LedgerError(RuntimeError):
     """The state file cannot be read, or holds a row healthd would not have written
     (``history``, read-only handles)."""
-
-
-class _Corrupt(Exception):
-    """The file fails SQLite's integrity check."""
 
 
 @dataclass(frozen=True)
@@ -117,32 +74,6 @@ class LedgerHealth:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
         return dict(self.__dict__)
-
-
-def _code(exc: BaseException) -> int | None:
-    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
-    return code & 0xFF if isinstance(code, int) else None
-
-
-def _is_corrupt(exc: BaseException) -> bool:
-    """The file itself is bad (not transiently unreadable): set it aside."""
-    if isinstance(exc, _Corrupt):
-        return True
-    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, sqlite3.OperationalError):
-        return False
-    code = _code(exc)
-    if code is not None:
-        return code in (_CORRUPT, _NOTADB)
-    return "not a database" in str(exc) or "malformed" in str(exc)
-
-
-def _needs_reopen(exc: BaseException) -> bool:
-    """A connection that hit this does not recover in place (it opened read-only, say)."""
-    code = _code(exc)
-    if code is not None:
-        return code in (_READONLY, _CANTOPEN, _CORRUPT, _NOTADB)
-    return any(s in str(exc) for s in ("readonly", "unable to open", "not a database",
-                                       "malformed"))
 
 
 class Ledger:
@@ -177,51 +108,18 @@ class Ledger:
         self._bad: set[int] = set()  # rows of the file left out of ``recent``, logged once
         if readonly:
             try:
-                self._db = self._connect_ro()
+                self._db = statefile.connect_ro(path)
             except (sqlite3.Error, OSError) as exc:
-                what = "is not a healthd state file" if _is_corrupt(exc) else "cannot be read"
+                what = ("is not a healthd state file" if statefile.is_corrupt(exc)
+                        else "cannot be read")
                 raise LedgerError(f"state file {path} {what}: {exc}") from exc
             return
         with self._lock:
             self._open()
 
     # ---- the file ----------------------------------------------------------------------
-    def _connect_ro(self) -> sqlite3.Connection:
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        db.text_factory = _text
-        try:
-            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error:
-            db.close()
-            raise
-        return db
-
     def _connect(self) -> sqlite3.Connection:
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        _check_header(self.path)
-        db = sqlite3.connect(self.path, check_same_thread=False, timeout=self._busy_s)
-        db.text_factory = _text
-        try:
-            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                # Only a file without tables can take this: pruned rows' pages then go
-                # back to the file system (``prune`` runs incremental_vacuum).
-                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-            check = [str(r[0]) for r in db.execute("PRAGMA quick_check(3)")]
-            if check != ["ok"]:
-                raise _Corrupt("quick_check: " + "; ".join(check))
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit is in the OS before the restart is sent, so
-            # it survives a SIGKILL of healthd; only a power cut can lose the newest
-            # rows, and then every container restarts anyway. FULL would put an fsync
-            # (tens to hundreds of ms while the engine writes) in each action's path.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
-            db.executescript(_SCHEMA)
-            _migrate(db)
-            self._incremental = db.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
-        except BaseException:
-            db.close()
-            raise
+        db, self._incremental = statefile.connect(self.path, self._busy_s)
         if not self._incremental and not self._noted_vacuum:
             self._noted_vacuum = True
             log.info("state file %s was made without incremental vacuum: pruned rows' space is"
@@ -234,29 +132,20 @@ class Ledger:
         """Open the file, setting a corrupt one aside first; False when it cannot be."""
         try:
             self._db = self._connect()
-        except (sqlite3.Error, OSError, _Corrupt) as exc:
-            if not _is_corrupt(exc):
+        except (sqlite3.Error, OSError, statefile.Corrupt) as exc:
+            if not statefile.is_corrupt(exc):
                 self._fail(f"cannot open {self.path}: {exc}", loud=True)
                 return False
             try:
                 self._move_aside(str(exc))
                 self._db = self._connect()
-            except (sqlite3.Error, OSError, _Corrupt) as exc2:
+            except (sqlite3.Error, OSError, statefile.Corrupt) as exc2:
                 self._fail(f"cannot replace corrupt {self.path}: {exc2}", loud=True)
                 return False
         return True
 
     def _move_aside(self, reason: str) -> None:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self._clock()))
-        dest = f"{self.path}.corrupt-{stamp}"
-        for n in itertools.count(1):
-            if not os.path.lexists(dest):
-                break
-            dest = f"{self.path}.corrupt-{stamp}-{n}"
-        # The WAL first: a fresh file must never pick up the old file's WAL.
-        for suffix in ("-wal", "-shm", ""):
-            if os.path.lexists(self.path + suffix):
-                os.replace(self.path + suffix, dest + suffix)
+        dest = statefile.set_aside(self.path, self._clock())
         self._set_aside = dest
         log.error("state file %s is corrupt (%s): set aside as %s, starting a fresh one."
                   " Past actions, cooldowns, budgets and the events cursor are forgotten:"
@@ -300,11 +189,7 @@ class Ledger:
             return False
         try:
             if b.abandon_at is not None:
-                with db:
-                    self._abandoned = db.execute(
-                        "UPDATE actions SET outcome=?, completed_at=?, error=? WHERE outcome=?",
-                        (Outcome.ABANDONED.value, b.abandon_at, _ABANDONED,
-                         Outcome.PENDING.value)).rowcount
+                self._abandoned = statefile.abandon(db, b.abandon_at, _ABANDONED)
                 self._window.abandon(b.abandon_at, _ABANDONED, set(b.rows))
                 b.abandon_at = None
                 if self._abandon_deferred and self._abandoned:
@@ -312,23 +197,17 @@ class Ledger:
                                 " abandoned", self._abandoned)
             while b.rows:
                 batch = list(itertools.islice(b.rows.values(), _WRITE_BATCH))
-                with db:
-                    ids = [db.execute(_INSERT, r.values()).lastrowid for r in batch]
+                ids = statefile.insert(db, batch)
                 for row, new in zip(batch, ids, strict=True):
                     self._written(row, int(new or 0))
             if b.updates:
-                with db:
-                    db.executemany(_UPDATE, [(c.outcome, storable(c.error), c.completed_at,
-                                              int(c.retryable), rid)
-                                             for rid, c in b.updates.items()])
+                statefile.update(db, b.updates)
                 b.updates.clear()
             if b.meta:
-                with db:
-                    db.executemany(_UPSERT_META, [(storable(k), storable(v))
-                                                  for k, v in b.meta.items()])
+                statefile.put_meta(db, b.meta)
                 b.meta.clear()
         except (sqlite3.Error, OSError) as exc:
-            self._fail(f"cannot write {self.path}: {exc}", reopen=_needs_reopen(exc))
+            self._fail(f"cannot write {self.path}: {exc}", reopen=statefile.needs_reopen(exc))
             return False
         self._recovered()
         return True
@@ -354,10 +233,7 @@ class Ledger:
     # ---- writes: never raise --------------------------------------------------------------
     def record(self, d: Decision, outcome: Outcome, error: str | None = None) -> int:
         """Store a decision with its (first) outcome; returns the row id for ``complete``."""
-        row = Row(0, d.at, d.target_id, d.target_name, d.action.value, d.rule,
-                  d.failure.value if d.failure else None, d.severity.value,
-                  json.dumps(list(d.evidence)), d.suppressed_by, d.explain(), outcome.value,
-                  error, None if outcome is Outcome.PENDING else d.at)
+        row = from_decision(d, outcome, error)
         with self._lock:
             self._backlog.add(row)
             self._window.add(row)
@@ -413,19 +289,11 @@ class Ledger:
             db = self._db
             if db is None or self.readonly or not self._up:
                 return 0
-            pending = Outcome.PENDING.value
             try:
-                with db:
-                    n = db.execute(_PRUNE_OLD, (min(keep_after, now - self._retention_s),
-                                                pending, batch)).rowcount
-                    top = db.execute("SELECT max(id) FROM actions").fetchone()[0] or 0
-                    if n < batch and top > self._retention_rows:
-                        n += db.execute(_PRUNE_MANY, (top - self._retention_rows, keep_after,
-                                                      pending, batch - n)).rowcount
-                if n and self._incremental:
-                    db.execute("PRAGMA incremental_vacuum").fetchall()
+                n = statefile.prune(db, min(keep_after, now - self._retention_s), keep_after,
+                                    self._retention_rows, batch, self._incremental)
             except sqlite3.Error as exc:
-                self._fail(f"cannot prune {self.path}: {exc}", reopen=_needs_reopen(exc))
+                self._fail(f"cannot prune {self.path}: {exc}", reopen=statefile.needs_reopen(exc))
                 return 0
             return max(0, n)
 
@@ -439,24 +307,12 @@ class Ledger:
         """
         with self._lock:
             if self._window.needs_load(since):
-                rows = self._read(_SELECT + " WHERE at >= ? AND action != ? AND outcome != ?",
+                rows = self._read(statefile.RECENT,
                                   (since, Action.NONE.value, Outcome.SKIPPED.value))
                 if rows is not None:
-                    self._window.merge(self._countable(rows), since, self._backlog.updates)
+                    self._window.merge(self._window.countable(rows, self._left_out), since,
+                                       self._backlog.updates)
             return self._window.records(since, container, everyone_since)
-
-    def _countable(self, rows: list[Any]) -> list[Row]:
-        """The file's rows that guards can count; one they cannot is left out (logged once):
-        a bad row must not stop every decision."""
-        out = []
-        for values in rows:
-            if values[0] in self._window.rows:
-                continue
-            try:
-                out.append(for_guards(values))
-            except BadRow as exc:
-                self._left_out(exc)
-        return out
 
     def _left_out(self, exc: BadRow) -> None:
         if exc.row_id not in self._bad:
@@ -471,7 +327,7 @@ class Ledger:
         with self._lock:
             waiting = [r.history() for r in reversed(self._backlog.rows.values())
                        if container is None or r.container == container][:limit]
-            q, args = _SELECT, ()
+            q, args = statefile.SELECT, ()
             if container:
                 q, args = q + " WHERE container = ?", (container,)
             # SQLite's integers are 64-bit; a larger limit means "all" all the same.
@@ -480,7 +336,8 @@ class Ledger:
             if rows is None:
                 raise LedgerError(f"state file {self.path}: {self._error or 'cannot read'}")
             try:
-                written = [self._latest(values).history() for values in rows]
+                written = [self._window.latest(values, self._backlog.updates).history()
+                           for values in rows]
             except BadRow as exc:
                 raise LedgerError(f"state file {self.path}: {exc}") from exc
         return waiting + written
@@ -492,13 +349,12 @@ class Ledger:
             for r in reversed(self._backlog.rows.values()):
                 if r.container == container and r.outcome != skipped:
                     return r.history()
-            rows = self._read(_SELECT + " WHERE container = ? AND outcome != ?"
-                              " ORDER BY id DESC LIMIT 1", (container, skipped))
+            rows = self._read(statefile.LAST_ACTED, (container, skipped))
             if rows is not None:
                 if not rows:
                     return None
                 try:
-                    return self._latest(rows[0]).history()
+                    return self._window.latest(rows[0], self._backlog.updates).history()
                 except BadRow as exc:
                     if self.readonly:
                         raise LedgerError(f"state file {self.path}: {exc}") from exc
@@ -506,31 +362,18 @@ class Ledger:
             newest = self._window.newest_acted(container)
         return newest.history() if newest else None
 
-    def _latest(self, values: tuple[Any, ...]) -> Row:
-        """A row read from the file (``BadRow`` if healthd would not have written it), with
-        what memory knows that the file does not yet."""
-        row = self._window.rows.get(values[0])
-        if row is None:
-            row = from_file(values)
-            done = self._backlog.updates.get(row.id)
-            if done is not None:
-                row.complete(done)
-        return row
-
     def get_meta(self, key: str) -> str | None:
         """A stored cursor or marker (None also when the file cannot answer)."""
         with self._lock:
             if key in self._backlog.meta:
                 return self._backlog.meta[key]
-            rows = self._read("SELECT value FROM meta WHERE key=?", (key,))
+            rows = self._read(statefile.META, (key,))
         return str(rows[0][0]) if rows else None
 
     def oldest(self) -> float | None:
         """When the oldest row in the file was recorded; None when there is none."""
         with self._lock:
-            # Only times healthd writes: a text or an infinity in another's row is no time.
-            rows = self._read("SELECT min(at) FROM actions WHERE typeof(at) IN ('integer',"
-                              " 'real') AND abs(at) < ?", (math.inf,))
+            rows = self._read(statefile.OLDEST, (math.inf,))
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def health(self) -> LedgerHealth:
@@ -556,27 +399,3 @@ class Ledger:
                 self._db.close()
                 self._db = None
 
-
-def _text(raw: bytes) -> str:
-    """TEXT that is not UTF-8 (another writer's) reads with U+FFFD: with sqlite3's default,
-    one such value fails the whole query, and ``recent`` then reads none of the file's rows."""
-    return raw.decode("utf-8", "replace")
-
-
-def _check_header(path: str) -> None:
-    """Refuse a file that is not SQLite before SQLite opens it (and deletes its -wal)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(_MAGIC))
-    except FileNotFoundError:
-        return
-    if head and head != _MAGIC:
-        raise _Corrupt("file is not a database")
-
-
-def _migrate(db: sqlite3.Connection) -> None:
-    """Add columns that newer versions record to a state file made by an older one."""
-    cols = {r[1] for r in db.execute("PRAGMA table_info(actions)")}
-    if "retryable" not in cols:
-        db.execute("ALTER TABLE actions ADD COLUMN retryable INTEGER NOT NULL DEFAULT 1")
-        db.commit()

@@ -1,9 +1,11 @@
 """What the ledger holds in memory: the guards' window of rows, and the writes still waiting.
 
-Owns: the row value (``Row``) and the checks of a row read back (``from_file``: values of
-the types healthd writes, or ``BadRow``), the rows the guards read (``Window``: written or
-not, with their latest outcome), the bounded queue of writes the state file has not taken
-yet (``Backlog``) and its drop policy. Must never: touch the file (that is ``ledger``) or
+Owns: the row value (``Row``, made by ``from_decision``) and the checks of a row read back
+(``from_file``: values of the types healthd writes, or ``BadRow``), the rows the guards read
+(``Window``: written or not, with their latest outcome), the bounded queue of writes the
+state file has not taken yet (``Backlog``) and its drop policy, and what a row read back
+from the file becomes once what memory knows is added (``Window.latest``,
+``Window.countable``). Must never: touch the file (that is ``ledger`` and ``statefile``) or
 decide anything.
 
 Ids: a row the file has taken carries the file's id (> 0); a waiting row carries a
@@ -14,12 +16,14 @@ to the file's ids, so a caller's id stays valid for ``complete``.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from healthd.core.model import Action, ActionRecord, Outcome
+from healthd.core.model import Action, ActionRecord, Decision, Outcome
 
 _PENDING, _SKIPPED = Outcome.PENDING.value, Outcome.SKIPPED.value
 _ACTIONS = frozenset(a.value for a in Action)
@@ -93,6 +97,14 @@ class Row:
         """The ``healthd history`` view of the row."""
         return HistoryRow(self.id, self.at, self.container, self.action, self.rule,
                           self.outcome, self.explanation, self.error, self.completed_at)
+
+
+def from_decision(d: Decision, outcome: Outcome, error: str | None = None) -> Row:
+    """A new row for a decision with its (first) outcome, id 0 until ``Backlog.add``."""
+    return Row(0, d.at, d.target_id, d.target_name, d.action.value, d.rule,
+               d.failure.value if d.failure else None, d.severity.value,
+               json.dumps(list(d.evidence)), d.suppressed_by, d.explain(), outcome.value,
+               error, None if outcome is Outcome.PENDING else d.at)
 
 
 def storable(value: Any) -> Any:
@@ -250,6 +262,30 @@ class Window:
     def needs_load(self, since: float) -> bool:
         """True when the file may hold rows at or after ``since`` that are not here."""
         return self.loaded_since is None or since < self.loaded_since
+
+    def latest(self, values: tuple[Any, ...], updates: dict[int, Completion]) -> Row:
+        """A row read from the file (``BadRow`` if healthd would not have written it), with
+        what memory knows that the file does not yet."""
+        row = self.rows.get(values[0])
+        if row is None:
+            row = from_file(values)
+            done = updates.get(row.id)
+            if done is not None:
+                row.complete(done)
+        return row
+
+    def countable(self, rows: list[Any], left_out: Callable[[BadRow], None]) -> list[Row]:
+        """The file's rows (not already here) that guards can count; one they cannot is
+        passed to ``left_out`` and left out: a bad row must not stop every decision."""
+        out = []
+        for values in rows:
+            if values[0] in self.rows:
+                continue
+            try:
+                out.append(for_guards(values))
+            except BadRow as exc:
+                left_out(exc)
+        return out
 
     def merge(self, rows: list[Row], since: float, updates: dict[int, Completion]) -> None:
         """Take the file's rows at or after ``since``, with completions still waiting."""

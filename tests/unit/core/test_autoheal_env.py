@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from healthd.core import autoheal_env, config, provenance
+from healthd.core import autoheal_env, config, provenance, settings
 from healthd.core.notifyconfig import TargetKind
 
 
-def build(env: dict[str, str], data: dict[str, Any] | None = None) -> config.Config:
+def build(env: dict[str, str], data: dict[str, Any] | None = None) -> settings.Config:
     return config.build(data or {}, env, have_apprise=True)
 
 
@@ -61,7 +61,7 @@ def test_custom_label_opts_in_containers_labelled_with_it() -> None:
 def test_without_any_autoheal_variable_nothing_changes() -> None:
     env = {"WEBHOOK_URL": "http://127.0.0.1:9/hook", "DOCKER_SOCK": "/x.sock",
            "NOTIFY_HOSTNAME": "nas", "POST_RESTART_SCRIPT": "/x.sh"}
-    assert build(env) == config.Config()
+    assert build(env) == settings.Config()
     mapped = autoheal_env.translate(env)
     assert not mapped.active and mapped.warning() is None
     assert any("WEBHOOK_URL is set but no AUTOHEAL_*" in n for n in mapped.notes)

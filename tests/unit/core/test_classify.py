@@ -6,7 +6,6 @@ import pytest
 
 from healthd.core import classify as classify_mod
 from healthd.core.classify import assess, classify, eta_text, pressure
-from healthd.core.config import ClassifySettings, ThresholdSettings
 from healthd.core.model import (
     ContainerState,
     Failure,
@@ -15,6 +14,7 @@ from healthd.core.model import (
     Resource,
     Usage,
 )
+from healthd.core.settings import ClassifySettings, ThresholdSettings
 
 NOW = 1_700_000_000.0
 CFG = ClassifySettings()  # crash loop: 5 deaths in 600 s

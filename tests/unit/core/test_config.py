@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from healthd.core import config
-from healthd.core.config import Config, ConfigError, build, load
+from healthd.core import config, settings
+from healthd.core.config import ConfigError, build, load
 from healthd.core.model import Action, Health
-from healthd.foresight.forecast import ForecastSettings
+from healthd.core.settings import Config
+from healthd.foresight.settings import ForecastSettings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,15 +39,15 @@ def test_defaults_build() -> None:
     assert c == Config()
     assert c.guards.cooldown_s == 30.0
     assert c.watch.mode == "opt-out"
-    assert c.daemon.listen == config.DEFAULT_LISTEN
+    assert c.daemon.listen == settings.DEFAULT_LISTEN
 
 
 def test_default_decisions_are_the_default_table() -> None:
     c = build()
-    for row, sevs in config.DEFAULT_TABLE.items():
+    for row, sevs in settings.DEFAULT_TABLE.items():
         for sev, act in sevs.items():
             assert c.action_for(row, Health(sev)) is Action(act)
-    assert len(c.decisions) == len(config.DEFAULT_TABLE) * len(config.SEVERITIES)
+    assert len(c.decisions) == len(settings.DEFAULT_TABLE) * len(settings.SEVERITIES)
 
 
 def test_action_for_missing_cell_is_none() -> None:
@@ -312,8 +313,8 @@ def test_repo_config_toml_documents_every_key_of_section(section: str) -> None:
 
 def test_repo_config_toml_documents_every_decisions_row() -> None:
     table = _repo_config().get("decisions", {})
-    missing = [f"decisions.{row}.{sev}" for row in config.TABLE_ROWS for sev in config.SEVERITIES
-               if sev not in table.get(row, {})]
+    missing = [f"decisions.{row}.{sev}" for row in settings.TABLE_ROWS
+               for sev in settings.SEVERITIES if sev not in table.get(row, {})]
     assert missing == [], f"config.toml does not document: {', '.join(missing)}"
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from healthd.core import config
+from healthd.core import config, settings
 from healthd.core.model import Action
 from tests.unit.fuzzing import floats, ints, texts
 
@@ -48,8 +48,8 @@ def sections(draw: st.DrawFn) -> dict[str, Any]:
 
 
 decisions = st.dictionaries(
-    st.one_of(st.sampled_from(config.TABLE_ROWS), st.text(max_size=8)),
-    st.one_of(st.dictionaries(st.one_of(st.sampled_from(config.SEVERITIES), st.text(max_size=6)),
+    st.one_of(st.sampled_from(settings.TABLE_ROWS), st.text(max_size=8)),
+    st.one_of(st.dictionaries(st.one_of(st.sampled_from(settings.SEVERITIES), st.text(max_size=6)),
                               st.one_of(st.sampled_from(ACTIONS), toml_values), max_size=3),
               toml_values),
     max_size=4,
@@ -92,7 +92,7 @@ def test_any_toml_data_and_environment_give_a_config_or_named_problems(
     except config.ConfigError as exc:
         assert_problems_name_their_keys(exc, [*data, *environ, *FIELDS, "decisions"])
     else:
-        assert isinstance(cfg, config.Config)
+        assert isinstance(cfg, settings.Config)
 
 
 # Text that is often nearly TOML: real section headers and keys, values of every type, and
@@ -125,7 +125,7 @@ def test_any_file_bytes_give_a_config_or_a_problem_naming_the_file(raw: bytes) -
         except config.ConfigError as exc:
             assert_problems_name_their_keys(exc, [path, *FIELDS, "decisions", ""])
         else:
-            assert isinstance(cfg, config.Config)
+            assert isinstance(cfg, settings.Config)
 
 
 # --- inputs the properties below found, kept as plain regression tests ----------------------

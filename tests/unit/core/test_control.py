@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 
 from healthd.core import config, control, decide, notices
-from healthd.core.config import Config
 from healthd.core.control import ApprovalMode, Maintenance, Pending
 from healthd.core.model import Action, Classification, ContainerState, Failure, Health, Outcome
 from healthd.core.notifyconfig import EventKind
+from healthd.core.settings import Config
 
 NOW = 1_700_010_000.0
 CRASHED = Classification(Failure.CRASHED, Health.CRITICAL, ("exited with code 1",))

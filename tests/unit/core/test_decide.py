@@ -12,8 +12,7 @@ import dataclasses
 import pytest
 
 from healthd.core import classify as classify_mod
-from healthd.core import config, decide
-from healthd.core.config import ClassifySettings, Config, GuardSettings, ThresholdSettings
+from healthd.core import config, decide, settings
 from healthd.core.model import (
     Action,
     ActionRecord,
@@ -25,6 +24,7 @@ from healthd.core.model import (
     Outcome,
     Resource,
 )
+from healthd.core.settings import ClassifySettings, Config, GuardSettings, ThresholdSettings
 
 T0 = 1_700_000_000.0
 NOW = T0 + 10_000.0
@@ -97,23 +97,23 @@ def _classification_for(row: str, severity: str) -> Classification:
                           resource=Resource(res) if res else None)
 
 
-TABLE_CASES = [(row, sev) for row in config.DEFAULT_TABLE for sev in config.SEVERITIES]
+TABLE_CASES = [(row, sev) for row in settings.DEFAULT_TABLE for sev in settings.SEVERITIES]
 
 
 @pytest.mark.parametrize(("row", "severity"), TABLE_CASES,
                          ids=[f"{r}.{s}" for r, s in TABLE_CASES])
 def test_default_table_row_gives_configured_action_and_rule(row: str, severity: str) -> None:
     d = run(running(), _classification_for(row, severity))
-    assert d.action is Action(config.DEFAULT_TABLE[row][severity])
+    assert d.action is Action(settings.DEFAULT_TABLE[row][severity])
     assert d.rule == f"{row}.{severity}"
     assert d.suppressed_by is None
     assert d.evidence == ("evidence",)
 
 
 def test_every_failure_and_resource_has_a_table_row() -> None:
-    rows = {config.table_row(f, None) for f in Failure if f is not Failure.PREDICTED_EXHAUSTION}
-    rows |= {config.table_row(Failure.PREDICTED_EXHAUSTION, r) for r in Resource}
-    assert rows == set(config.DEFAULT_TABLE)
+    rows = {settings.table_row(f, None) for f in Failure if f is not Failure.PREDICTED_EXHAUSTION}
+    rows |= {settings.table_row(Failure.PREDICTED_EXHAUSTION, r) for r in Resource}
+    assert rows == set(settings.DEFAULT_TABLE)
 
 
 def test_custom_table_from_config_changes_the_action() -> None:

@@ -14,7 +14,6 @@ import pytest
 
 from healthd.core import decide, notices
 from healthd.core.churn import Churn
-from healthd.core.config import Config
 from healthd.core.model import (
     Action,
     Classification,
@@ -24,6 +23,7 @@ from healthd.core.model import (
     Health,
     Outcome,
 )
+from healthd.core.settings import Config
 
 NOW = 1_700_010_000.0
 UNHEALTHY = Classification(Failure.UNHEALTHY, Health.CRITICAL,

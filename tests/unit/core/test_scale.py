@@ -13,9 +13,10 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from healthd.core import config, labels, scale
-from healthd.core.config import ConfigError, ScalingSettings
+from healthd.core.config import ConfigError
 from healthd.core.model import Action, ActionRecord, ContainerState, Failure, Health, Outcome
 from healthd.core.scale import Bounds, ReplicaPressure, ScaleVerdict
+from healthd.core.settings import ScalingSettings
 
 T0 = 1_700_000_000.0
 TICK = 5.0

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthd.core import classify, config, decide, labels, signals, stack
-from healthd.core.config import SignalSettings
+from healthd.core import classify, decide, labels, settings, signals, stack
 from healthd.core.model import (
     Action,
     Classification,
@@ -17,6 +16,7 @@ from healthd.core.model import (
     Resource,
     Signals,
 )
+from healthd.core.settings import SignalSettings
 
 SS = SignalSettings(persist_s=60.0, window_s=120.0)
 NOW = 10_000.0
@@ -81,32 +81,32 @@ def test_since_tracks_when_a_value_crossed_its_critical_threshold() -> None:
 
 def test_unhealthy_goes_before_application_signals() -> None:
     c = ContainerState(id="c1", name="api", health="unhealthy")
-    cls = classify.classify(c, None, (), NOW, config.ClassifySettings(),
-                            config.ThresholdSettings(), Signals(error_ratio=0.9), SS)
+    cls = classify.classify(c, None, (), NOW, settings.ClassifySettings(),
+                            settings.ThresholdSettings(), Signals(error_ratio=0.9), SS)
     assert cls is not None and cls.failure is Failure.UNHEALTHY
 
 
 def test_critical_application_error_goes_before_a_forecast() -> None:
     fc = ForecastView(Resource.MEMORY, 100.0, alarm=True, limit=1.0, value=0.5)
     sig = Signals(error_ratio=0.9, errors_since=NOW - 100)
-    cls = classify.classify(running(), None, (fc,), NOW, config.ClassifySettings(),
-                            config.ThresholdSettings(), sig, SS)
+    cls = classify.classify(running(), None, (fc,), NOW, settings.ClassifySettings(),
+                            settings.ThresholdSettings(), sig, SS)
     assert cls is not None and cls.failure is Failure.APPLICATION_ERROR
 
 
 def test_stopped_container_has_no_application_signals() -> None:
     c = ContainerState(id="c1", name="api", status="exited", exit_code=0)
-    assert classify.classify(c, None, (), NOW, config.ClassifySettings(),
-                             config.ThresholdSettings(), Signals(error_ratio=0.9), SS) is None
+    assert classify.classify(c, None, (), NOW, settings.ClassifySettings(),
+                             settings.ThresholdSettings(), Signals(error_ratio=0.9), SS) is None
 
 
 def test_error_forecast_reads_as_error_ratio() -> None:
     fc = ForecastView(Resource.ERRORS, 120.0, alarm=True, limit=0.25, value=0.1)
-    cls = classify.classify(running(), None, (fc,), NOW, config.ClassifySettings(),
-                            config.ThresholdSettings(), Signals(error_ratio=0.1), SS)
+    cls = classify.classify(running(), None, (fc,), NOW, settings.ClassifySettings(),
+                            settings.ThresholdSettings(), Signals(error_ratio=0.1), SS)
     assert cls is not None
     assert (cls.failure, cls.resource) == (Failure.PREDICTED_EXHAUSTION, Resource.ERRORS)
-    assert config.table_row(cls.failure, cls.resource) == "predicted_exhaustion.errors"
+    assert settings.table_row(cls.failure, cls.resource) == "predicted_exhaustion.errors"
     assert cls.evidence == ("error ratio critical in ~2 min", "now 10 % errors of 25 % errors")
 
 
@@ -131,10 +131,10 @@ ROWS = [
 def test_new_decision_rows_default_actions(failure: Failure, severity: Health,
                                            resource: Resource | None, action: Action) -> None:
     cls = Classification(failure, severity, ("evidence",), resource=resource)
-    d = decide.decide(running(), cls, decide.Context(now=NOW, config=config.Config()))
+    d = decide.decide(running(), cls, decide.Context(now=NOW, config=settings.Config()))
     assert d is not None
     assert d.action is action and d.suppressed_by is None
-    assert d.rule == f"{config.table_row(failure, resource)}.{severity.value}"
+    assert d.rule == f"{settings.table_row(failure, resource)}.{severity.value}"
 
 
 def test_application_error_makes_a_service_down_for_its_dependents_latency_does_not() -> None:

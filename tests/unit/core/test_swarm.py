@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 import pytest
 
-from healthd.core import config, decide, labels, scale, swarm
-from healthd.core.config import Config, ScalingSettings
+from healthd.core import config, decide, labels, scale, settings, swarm
 from healthd.core.model import (
     Action,
     ActionRecord,
@@ -26,6 +25,7 @@ from healthd.core.model import (
     Outcome,
     Resource,
 )
+from healthd.core.settings import Config, ScalingSettings
 from healthd.core.swarm import HostReport, Node, Service, SwarmView, Task
 
 T0 = 1_700_000_000.0
@@ -217,7 +217,7 @@ def test_bad_replica_labels_are_reported_and_config_wins() -> None:
     b, problems = swarm.bounds(svc, Config())
     assert b is None and "healthd.replicas.max='many'" in problems[0]
     cfg = dataclasses.replace(Config(), dependencies=(
-        config.DependencySpec("swarm/web", replicas_max=5),))
+        settings.DependencySpec("swarm/web", replicas_max=5),))
     b, _ = swarm.bounds(web(1, hi=3), cfg)
     assert b is not None and b.max == 5
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from healthd.core import config, topology
+from healthd.core import config, settings, topology
 from healthd.core.model import ContainerState
 
-CFG = config.Config()
+CFG = settings.Config()
 
 
 def member(project: str, service: str, number: int = 1, cid: str | None = None,

@@ -8,8 +8,10 @@ from dataclasses import astuple, replace
 import numpy as np
 import pytest
 
-from healthd.foresight import forecast
-from healthd.foresight.forecast import FittedParams, Forecast, ForecastSettings, SeriesState
+from healthd.foresight import forecast, holt
+from healthd.foresight.forecast import FittedParams, Forecast
+from healthd.foresight.holt import SeriesState
+from healthd.foresight.settings import ForecastSettings
 
 DAY = 86400.0
 
@@ -193,7 +195,7 @@ def test_apply_fit_with_a_seasonal_profile_keeps_the_current_reading_continuous(
     fit = FittedParams(0.2, 0.05, 0.1, profile, 0.0, 900.0, base.last_t)
     seasonal = forecast.apply_fit(base, fit)
     assert seasonal.season == profile
-    offset = forecast.seasonal_offset(seasonal, base.last_t)
+    offset = holt.seasonal_offset(seasonal, base.last_t)
     assert offset != 0.0
     assert seasonal.level + offset == pytest.approx(base.level)
     _, after = forecast.step(seasonal, base.last_t + 900.0, 0.5, 1.0, settings)
@@ -468,7 +470,7 @@ def test_the_scalar_search_of_a_far_limit_equals_the_grid_search_to_the_bit(max_
     for _ in range(4000):
         state, limit = _random_rising_state(rng)
         settings = ForecastSettings(max_eta_s=max_eta_s, z=float(rng.choice([2.0, 0.5, 3.7])))
-        got = forecast._etas(state, limit, settings)
-        assert got == forecast._etas_grid(state, limit, settings), (state, limit)
-        shortcut += forecast._etas_far(state, limit, settings) is not None
+        got = holt.etas(state, limit, settings)
+        assert got == holt._etas_grid(state, limit, settings), (state, limit)
+        shortcut += holt._etas_far(state, limit, settings) is not None
     assert 1000 < shortcut < 3900  # both paths were taken, many times

@@ -8,8 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from healthd.foresight import forecast, refit
-from healthd.foresight.forecast import FittedParams, ForecastSettings
+from healthd.foresight import forecast, holt, refit
+from healthd.foresight.forecast import FittedParams
+from healthd.foresight.settings import ForecastSettings
 
 
 def test_holt_fit_on_a_small_series_returns_usable_smoothing():
@@ -44,8 +45,8 @@ def test_seasonal_fit_returns_a_zero_mean_profile_in_phase_with_the_data():
     state = forecast.apply_fit(state, params)
     peak = t0 + 6 * step_s  # sin peaks at a quarter period
     trough = t0 + 18 * step_s
-    assert forecast.seasonal_offset(state, peak) == pytest.approx(3.0, abs=0.6)
-    assert forecast.seasonal_offset(state, trough + 5 * period * step_s) == pytest.approx(
+    assert holt.seasonal_offset(state, peak) == pytest.approx(3.0, abs=0.6)
+    assert holt.seasonal_offset(state, trough + 5 * period * step_s) == pytest.approx(
         -3.0, abs=0.6
     )
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from healthd.foresight import replay
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 
 KEYS = {"t", "value", "eta_s", "lower_s", "upper_s", "alarm"}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from healthd.foresight import forecast
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 
 DT = 30.0
 HOUR = 3600.0

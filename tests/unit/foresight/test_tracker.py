@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healthd.core.model import Usage
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 from healthd.foresight.tracker import Foresight
 from healthd.serve.metrics import Metrics
 

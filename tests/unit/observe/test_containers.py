@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from healthd.core.classify import classify
-from healthd.core.config import ClassifySettings, ThresholdSettings
 from healthd.core.model import Failure
+from healthd.core.settings import ClassifySettings, ThresholdSettings
 from healthd.observe.containers import (
     Limits,
     from_event,

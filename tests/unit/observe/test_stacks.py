@@ -6,13 +6,13 @@ import dataclasses
 import os
 from pathlib import Path
 
-from healthd.core import config
+from healthd.core import settings
 from healthd.core.model import ContainerState
 from healthd.observe.containers import Limits
 from healthd.observe.memory import Tracked
 from healthd.observe.stacks import Stacks
 
-CFG = config.Config()
+CFG = settings.Config()
 
 
 def tracked(cid: str, service: str, workdir: Path | None = None, **labels: str) -> Tracked:

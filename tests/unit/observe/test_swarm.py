@@ -56,7 +56,7 @@ def test_tasks_nodes_and_the_leader() -> None:
 
 
 def test_the_recorded_paused_update_is_rolled_back_by_the_leader() -> None:
-    from healthd.core.config import Config
+    from healthd.core.settings import Config
 
     plan = swarm.decide(swarm.Inputs(view(), Config(), now=2e9))
     (d,) = plan.decisions
@@ -64,7 +64,7 @@ def test_the_recorded_paused_update_is_rolled_back_by_the_leader() -> None:
 
 
 def test_after_the_rollback_nothing_is_decided() -> None:
-    from healthd.core.config import Config
+    from healthd.core.settings import Config
 
     v = view("services-rolled-back.json")
     web = v.service_named("web")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from healthd.core.model import ContainerState, Resource, Usage
-from healthd.foresight.forecast import ForecastSettings
+from healthd.foresight.settings import ForecastSettings
 from healthd.foresight.tracker import Foresight
 from healthd.observe.containers import Limits
 from healthd.observe.memory import Tracked

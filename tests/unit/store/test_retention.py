@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from healthd.core import decide
-from healthd.core.config import Config
 from healthd.core.model import (
     Action,
     Classification,
@@ -21,6 +20,7 @@ from healthd.core.model import (
     Health,
     Outcome,
 )
+from healthd.core.settings import Config
 from healthd.store.ledger import Ledger
 
 DAY = 86400.0

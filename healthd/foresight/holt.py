@@ -1,0 +1,304 @@
+"""Holt's linear trend, optionally on a deseasonalised series: the model of one series.
+
+Owns: the per-series state (``SeriesState``), its O(1) update (``update``: level, trend and
+error variance, the drift sums and the GC cycle folded in with it), and the time-to-limit
+estimate with a prediction interval (``etas``) and the trend's significance test.
+Must never: import statsmodels, time, threading, docker or sqlite3, fit anything, read the
+sample history, or decide an alarm (that is ``foresight.forecast`` and ``foresight.alarm``).
+
+Model. Each sample ``y`` at time ``t`` is reduced by the seasonal profile ``s(t)`` (zero until a
+seasonal fit exists) and folded into a level ``l`` and a trend ``b`` (units per second) with
+Holt's error-correction form: ``e = y - s(t) - (l + b*dt)``, ``l += b*dt + alpha*e``,
+``b += alpha*beta*e/dt_nom``. ``dt_nom`` is the nominal sampling interval, so a late sample does
+not turn into a trend spike. The squared one-step error feeds an exponentially weighted variance.
+Errors beyond ``clip_sigma`` standard deviations are clipped before they move level and trend,
+so one spike (a CPU burst, a GC pause) does not become a trend.
+
+Forecast at ``h`` seconds ahead: ``f(h) = l + b*h + s(t+h)`` with the ETS(A,A,N) variance
+``sigma^2 * (1 + (k-1)*(a^2 + a*B*k + B^2*k*(2k-1)/6))``, ``k = h/dt_nom``, ``a = alpha``,
+``B = alpha*beta``. ``eta_s`` is the first ``h`` where ``f`` reaches the limit, ``lower_s`` where
+``f + z*sd`` does (the earliest plausible time) and ``upper_s`` where ``f - z*sd`` does (the
+latest plausible time; None when the limit is not surely reached within ``max_eta_s``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from healthd.foresight import alarm, drift
+from healthd.foresight.settings import ForecastSettings
+
+_GRID_POINTS = 160  # ETA search grid: geometric, so ~7% resolution before interpolation
+
+
+@dataclass(frozen=True)
+class SeriesState:
+    """Everything ``forecast.step`` needs for one series; replaced, never mutated."""
+
+    level: float  # deseasonalised level, series units
+    trend: float  # units per second
+    var: float  # EWMA of squared one-step errors, units^2
+    n: int  # samples folded in
+    last_t: float  # epoch s of the newest sample
+    dt_nom: float  # nominal sampling interval, s (0 until two samples arrived)
+    alpha: float
+    beta: float
+    gamma: float | None = None
+    season: tuple[float, ...] = ()
+    season_t0: float = 0.0
+    season_step_s: float = 0.0
+    streak: int = 0  # consecutive alarming ticks
+    calm: int = 0  # consecutive non-alarming ticks
+    alarm: bool = False
+    alarm_since: float | None = None  # epoch s of the first tick of the current alarming streak
+    fall_t: float | None = None  # epoch s of the newest GC-like fall
+    cycle_s: float = 0.0  # EWMA of the time between GC-like falls, s (0: no cycle known)
+    cycle_regular: int = 0  # consecutive regular gaps between GC-like falls
+    fitted_at: float | None = None  # epoch s of the last applied fit
+    refit_requested_at: float | None = None  # epoch s a refit was last asked for
+    season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+    drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
+    drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
+
+
+_STATE_FIELDS = frozenset(f.name for f in fields(SeriesState))
+
+
+def evolve(state: SeriesState, **changes: Any) -> SeriesState:
+    """``dataclasses.replace`` for the per-sample path, at a fifth of its cost.
+
+    ``forecast.step`` runs for every series on every sweep (hundreds per sweep on a busy host), and
+    ``replace`` re-runs the frozen ``__init__`` field by field. ``SeriesState`` has no
+    ``__post_init__`` and its ``__init__`` only stores the fields, so copying the instance
+    dict and applying the changes makes the same value. Unknown names raise, as in replace.
+    """
+    if not changes.keys() <= _STATE_FIELDS:
+        raise TypeError(f"SeriesState has no field(s) {sorted(changes.keys() - _STATE_FIELDS)}")
+    new = object.__new__(SeriesState)
+    d = new.__dict__
+    d.update(state.__dict__)
+    d.update(changes)
+    return new
+
+
+def seasonal_offset(state: SeriesState, t: float) -> float:
+    """The seasonal profile's value at epoch ``t`` (0 without a profile)."""
+    if not state.season or state.season_step_s <= 0:
+        return 0.0
+    k = math.floor((t - state.season_t0) / state.season_step_s) % len(state.season)
+    return state.season[k]
+
+
+def initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
+    return SeriesState(
+        level=value,
+        trend=0.0,
+        var=0.0,
+        n=1,
+        last_t=t,
+        dt_nom=settings.interval_s,
+        alpha=settings.alpha,
+        beta=settings.beta,
+        drift_sums=drift.start(t, value),
+        drift_long=drift.start(t, value),
+    )
+
+
+def _effective(state: SeriesState, settings: ForecastSettings) -> tuple[float, float]:
+    """(alpha, beta) in use: fitted values clamped to the configured range.
+
+    The initial values are taken as given: they are the operator's choice, not a fit's.
+    """
+    if state.fitted_at is None:
+        return state.alpha, state.beta
+    a = min(max(state.alpha, settings.alpha_min), settings.alpha_max)
+    b = min(max(state.beta, settings.beta_min), settings.beta_max)
+    return a, b
+
+
+def gc_cycle(state: SeriesState) -> alarm.Cycle:
+    return alarm.Cycle(state.fall_t, state.cycle_s, state.cycle_regular)
+
+
+def update(state: SeriesState, t: float, value: float, settings: ForecastSettings,
+            tau: float) -> SeriesState:
+    """Fold one sample in: O(1), pure.
+
+    ``tau``: ``forecast.tau_s(settings)``, computed once a step.
+    """
+    dt = t - state.last_t
+    if settings.interval_s > 0:
+        dt_nom = settings.interval_s
+    elif state.dt_nom <= 0:
+        dt_nom = dt
+    else:
+        # Slow EWMA, with one gap capped so a pause does not stretch the nominal step.
+        dt_nom = state.dt_nom + 0.05 * (min(dt, 4 * state.dt_nom) - state.dt_nom)
+    alpha, beta = _effective(state, settings)
+    y = value - seasonal_offset(state, t)
+    pred = state.level + state.trend * dt
+    e = y - pred
+    sd = math.sqrt(state.var)
+    fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
+    cycle = alarm.track(gc_cycle(state), t, fall, 4 * dt_nom) if fall else None
+    # Clip only once the variance estimate means something.
+    if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
+        bound = settings.clip_sigma * sd
+        e = max(-bound, min(bound, e))
+    w = max(1.0 / state.n, 1.0 / settings.var_memory)
+    d = drift.start(t, y) if state.drift_sums is None else state.drift_sums
+    common = dict(
+        drift_sums=drift.fold(d, t, y, tau),
+        drift_long=drift.fold(state.drift_long or d, t, y, max(settings.drift_long, 1.0) * tau),
+        n=state.n + 1, last_t=t, dt_nom=dt_nom,
+    )
+    if cycle is not None:
+        # alarm.track leaves the cycle as it was on any tick without a fall.
+        common.update(fall_t=cycle.fall_t, cycle_s=cycle.cycle_s, cycle_regular=cycle.regular)
+    if fall:
+        # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
+        # trend and the variance, or every later fall would hide inside an inflated sd.
+        return evolve(state, level=y, **common)
+    return evolve(
+        state,
+        level=pred + alpha * e,
+        trend=state.trend + alpha * beta * e / dt_nom,
+        var=state.var + w * (e * e - state.var),
+        **common,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(max_eta_s: float) -> npt.NDArray[np.float64]:
+    """Look-ahead times (s) for the ETA search: 0, then geometric up to ``max_eta_s``."""
+    return np.concatenate(([0.0], np.geomspace(max_eta_s * 1e-5, max_eta_s, _GRID_POINTS)))
+
+
+def _first_crossing(h: npt.NDArray[np.float64], g: npt.NDArray[np.float64]) -> float | None:
+    """First ``h`` where ``g`` (forecast minus limit) reaches 0, linearly interpolated."""
+    hits = np.flatnonzero(g >= 0)
+    if hits.size == 0:
+        return None
+    i = int(hits[0])
+    if i == 0:
+        return 0.0
+    g0, g1 = float(g[i - 1]), float(g[i])
+    h0, h1 = float(h[i - 1]), float(h[i])
+    return h0 + (h1 - h0) * (-g0 / (g1 - g0))
+
+
+@functools.lru_cache(maxsize=16)
+def _grid_floats(max_eta_s: float) -> tuple[float, ...]:
+    """``_grid`` as Python floats (the same values), for the scalar search below."""
+    return tuple(float(x) for x in _grid(max_eta_s))
+
+
+def etas(
+    state: SeriesState, limit: float, settings: ForecastSettings
+) -> tuple[float | None, float | None, float | None]:
+    """(eta_s, lower_s, upper_s) from the current state; O(grid), independent of history."""
+    seasonal = bool(state.season) and state.season_step_s > 0
+    now = state.level + seasonal_offset(state, state.last_t)
+    if now >= limit:
+        return 0.0, 0.0, 0.0
+    if state.trend <= 0 and not seasonal:
+        return None, None, None  # falling or flat: never reaches the limit on this model
+    if not seasonal:
+        found = _etas_far(state, limit, settings)
+        if found is not None:
+            return found
+    return _etas_grid(state, limit, settings)
+
+
+def _etas_far(
+    state: SeriesState, limit: float, settings: ForecastSettings
+) -> tuple[None, float | None, None] | None:
+    """``_etas_grid``'s answer, found with a few scalar steps, for a rising series without a
+    season whose point forecast stays below the limit over the whole grid (an idle
+    container's noise, the common case); None when the full grid search must run.
+
+    Every quantity of the grid search is non-decreasing in ``h`` here (trend, variance,
+    z and the smoothing weights are >= 0, and rounding is monotone), so: the point
+    forecast stays below the limit at every grid point iff it does at the last one, then
+    ``eta_s`` is None and so is ``upper_s`` (``f - half <= f``), and ``lower_s``'s first
+    crossing is found by bisection. Each grid value is computed with the very operations,
+    in the same order, that the numpy path applies element-wise, so the result is the same
+    to the bit (a unit test compares the two).
+    """
+    h = _grid_floats(settings.max_eta_s)
+    level, trend, limit = state.level, state.trend, float(limit)
+    if not level + trend * h[-1] - limit < 0:
+        return None  # reaches the limit (or NaN): the grid search decides
+    a, b = _effective(state, settings)
+    big_b = a * b
+    var0, z, dt = state.var, settings.z, max(state.dt_nom, 1e-9)
+    if not (trend > 0 and var0 >= 0 and a >= 0 and big_b >= 0 and z >= 0
+            and math.isfinite(var0)):
+        return None
+
+    seen: dict[int, float] = {}
+
+    def top_gap(i: int) -> float:  # f + half - limit at h[i] (the band top), as numpy has it
+        g = seen.get(i)
+        if g is None:
+            k = h[i] / dt
+            km1 = max(k - 1.0, 0.0)
+            var = var0 * (1.0 + km1 * (a * a + a * big_b * k
+                                       + big_b * big_b * k * (2 * k - 1) / 6))
+            g = seen[i] = level + trend * h[i] + z * math.sqrt(var) - limit
+        return g
+
+    lo, hi = 0, len(h)
+    while lo < hi:  # the first i with top_gap(i) >= 0
+        mid = (lo + hi) // 2
+        if top_gap(mid) >= 0:
+            hi = mid
+        else:
+            lo = mid + 1
+    if lo == len(h):
+        return None, None, None
+    if lo == 0:
+        return None, 0.0, None
+    g0, g1 = top_gap(lo - 1), top_gap(lo)
+    h0, h1 = h[lo - 1], h[lo]
+    return None, h0 + (h1 - h0) * (-g0 / (g1 - g0)), None
+
+
+def _etas_grid(
+    state: SeriesState, limit: float, settings: ForecastSettings
+) -> tuple[float | None, float | None, float | None]:
+    """(eta_s, lower_s, upper_s) by a search of the look-ahead grid (numpy)."""
+    seasonal = bool(state.season) and state.season_step_s > 0
+    h = _grid(settings.max_eta_s)
+    f = state.level + state.trend * h
+    if seasonal:
+        idx = np.floor((state.last_t + h - state.season_t0) / state.season_step_s).astype(np.int64)
+        f = f + np.asarray(state.season)[idx % len(state.season)]
+    a, b = _effective(state, settings)
+    big_b = a * b
+    k = h / max(state.dt_nom, 1e-9)
+    km1 = np.maximum(k - 1.0, 0.0)
+    var = state.var * (1.0 + km1 * (a * a + a * big_b * k + big_b * big_b * k * (2 * k - 1) / 6))
+    half = settings.z * np.sqrt(var)
+    return (
+        _first_crossing(h, f - limit),
+        _first_crossing(h, f + half - limit),
+        _first_crossing(h, f - half - limit),
+    )
+
+
+def significant(state: SeriesState, settings: ForecastSettings) -> bool:
+    """True when the trend is ``trend_z`` standard errors above zero.
+
+    The standard error is what the trend estimate would wobble by on a series with no trend and
+    the same one-step noise. This test is what keeps flat, noisy and high-but-flat series quiet.
+    """
+    a, b = _effective(state, settings)
+    se = math.sqrt(alarm.trend_var_ratio(a, b) * state.var)
+    return state.trend * state.dt_nom > settings.trend_z * se
