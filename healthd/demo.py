@@ -50,6 +50,17 @@ _BURST = "end=$(($(date +%s) + 40)); while [ $(date +%s) -lt $end ]; do :; done;
 # db and api are healthy while db's data file exists (a volume both mount).
 _HEALTH_DB = ("--health-cmd", "test -e /shared/db-ok", "--health-interval", "2s",
               "--health-retries", "2", "--health-start-period", "20s")
+# An HTTP service on the host's network (its port is picked at start): answers 200, then
+# 500 from 25 s after each start. /tmp is a tmpfs, so a restart brings it back healthy.
+_SHOP = """mkdir -p /www/cgi-bin
+cat > /www/cgi-bin/health <<'END'
+#!/bin/sh
+if [ -e /tmp/broken ]; then s=500; else s=200; fi
+printf 'HTTP/1.0 %s X\\r\\nContent-Type: text/plain\\r\\n\\r\\nshop %s\\n' "$s" "$s"
+END
+chmod +x /www/cgi-bin/health
+(sleep 25; touch /tmp/broken) &
+exec httpd -f -p 127.0.0.1:PORT -h /www"""
 # The healthd the demo runs: fast guards and forecasts, so a minute shows every act.
 CONFIG = """\
 [watch]
@@ -77,6 +88,10 @@ resource_pressure = { degraded = "none", critical = "none" }
 "predicted_exhaustion.cpu" = { degraded = "none", critical = "none" }
 [stacks]
 settle_s = 5.0
+[signals]
+# shop's errors: read over 10 s, critical (restart) once they have lasted 5 s.
+window_s = 10.0
+persist_s = 5.0
 """
 
 
@@ -93,6 +108,9 @@ class Part:
     watch: str  # one line for the guide the demo prints
     opts: tuple[str, ...] = ()  # extra ``docker run`` flags
     labels: tuple[tuple[str, str], ...] = ()
+    # On the host's network (to be probed on 127.0.0.1); PORT in its command and labels is
+    # the port the demo picked for it.
+    host_port: bool = False
 
 
 PARTS = (
@@ -120,6 +138,13 @@ PARTS = (
          "worker runs at its CPU limit for 40 s: healthd adds a second replica "
          "(sustained_pressure), and removes it once both idle (idle_replicas)",
          opts=("--cpus", "0.1"), labels=(("healthd.replicas.max", "2"),)),
+    Part("shop", _SHOP,
+         "shop answers HTTP 500 from 25 s after each start: its probe's error ratio makes "
+         "it application_error, restarted once the errors last (http://127.0.0.1:PORT/"
+         "cgi-bin/health)",
+         opts=("--tmpfs", "/tmp"), host_port=True,
+         labels=(("healthd.probe.http", "http://127.0.0.1:PORT/cgi-bin/health"),
+                 ("healthd.probe.interval", "1"))),
 )
 
 
@@ -128,16 +153,19 @@ def container_name(service: str) -> str:
     return f"{PROJECT}_{service}_1"
 
 
-def run_args(part: Part, run_id: str, volume: str) -> list[str]:
-    """The ``docker run`` arguments of one demo container."""
-    args = ["run", "-d", "--network", "none", "--name", container_name(part.service),
+def run_args(part: Part, run_id: str, volume: str, port: int = 0) -> list[str]:
+    """The ``docker run`` arguments of one demo container (``port``: a free port on
+    127.0.0.1 for a ``host_port`` part)."""
+    network = "host" if part.host_port else "none"
+    args = ["run", "-d", "--network", network, "--name", container_name(part.service),
             "--stop-timeout", "1", "-v", f"{volume}:/shared"]
     for k, v in ((LABEL, run_id), ("healthd.enable", "true"), ("healthd.stop.timeout", "1"),
                  ("com.docker.compose.project", PROJECT),
                  ("com.docker.compose.service", part.service),
                  ("com.docker.compose.container-number", "1"), *part.labels):
-        args += ["--label", f"{k}={v}"]
-    return [*args, *part.opts, IMAGE, "sh", "-c", part.command]
+        args += ["--label", f"{k}={v.replace('PORT', str(port))}"]
+    command = part.command.replace("PORT", str(port)) if part.host_port else part.command
+    return [*args, *part.opts, IMAGE, "sh", "-c", command]
 
 
 class Docker:
@@ -259,6 +287,7 @@ class Demo:
         self.url = f"http://127.0.0.1:{self.port}"
         self.run_id = f"{int(time.time())}-{os.getpid()}"
         self.volume = f"{PROJECT}-shared-{self.run_id}"
+        self.ports: dict[str, int] = {}  # service -> the port a host_port part listens on
         self.stopping = threading.Event()
         self.child: subprocess.Popen[bytes] | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="healthd-demo-"))
@@ -275,7 +304,8 @@ class Demo:
         for part in PARTS:
             if self.stopping.is_set():
                 break
-            self.docker(*run_args(part, self.run_id, self.volume))
+            self.ports[part.service] = _free_port() if part.host_port else 0
+            self.docker(*run_args(part, self.run_id, self.volume, self.ports[part.service]))
             made.append(container_name(part.service))
         if not self.stopping.is_set() and swarm_manager(self.docker):
             self.docker("service", "create", "-d", "--name", SWARM_SERVICE, "--no-resolve-image",
@@ -311,7 +341,7 @@ class Demo:
         self.say(f"dashboard: {self.url}/   (healthd's log: {self.workdir}/healthd.log)")
         self.say("what to watch in the next minutes:")
         for part in PARTS:
-            self.say(f"  - {part.watch}")
+            self.say(f"  - {part.watch.replace('PORT', str(self.ports.get(part.service)))}")
         if SWARM_SERVICE in made:
             self.say(f"  - {SWARM_SERVICE}: a Swarm service, shown with its tasks")
         self.say("Ctrl-C stops healthd and removes everything the demo created.")
