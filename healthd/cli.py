@@ -90,7 +90,7 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
     """Run the daemon (built-in defaults when no config is given)."""
     from healthd import daemon
     from healthd.serve import access, charts, metrics, server, systemd
-    from healthd.store import control, ledger
+    from healthd.store import control, ledger, verdicts
 
     flags: dict[str, Any] = {"daemon": {k: v for k, v in
                                         (("dry_run", dry_run), ("listen", listen),
@@ -122,7 +122,8 @@ def run(config_path: str | None, dry_run: bool | None, listen: str | None,
         notices = notifier.from_config(cfg, m)
     # After the ledger: it sets up (or sets aside) the file that this keeps its tables in.
     kept = control.ControlStore(cfg.state_path)
-    d = daemon.Daemon(cfg, eng, store, m, notifier=notices, control_store=kept)
+    d = daemon.Daemon(cfg, eng, store, m, notifier=notices, control_store=kept,
+                      verdict_store=verdicts.VerdictStore(cfg.state_path))
     d.cluster.peers.token = token  # Swarm peers ask each other with the same token
     beat.status = lambda: _status_line(store, len(d.memory.all()), time.time())
     d.heartbeat = beat
@@ -306,7 +307,7 @@ def healthz(url: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def history(state: str | None, limit: int, container: str | None, as_json: bool) -> None:
     """List recorded decisions and actions (reads the store; works while the daemon is down)."""
-    from healthd.store import ledger
+    from healthd.store import ledger, verdicts
 
     cfg = _load(None, {})
     path = state or cfg.state_path
@@ -318,6 +319,13 @@ def history(state: str | None, limit: int, container: str | None, as_json: bool)
         rows = [r.as_dict() for r in store.history(limit, container)]
         oldest = store.oldest()
         store.close()
+        # Each action's verdict (did the fix hold?), joined on what its row holds.
+        judged = verdicts.VerdictStore(path, readonly=True)
+        found = judged.for_container(container)
+        judged.close()
+        for r in rows:
+            v = found.get((r["container"], r["action"], r["at"]))
+            r["verdict"] = v.as_dict() if v is not None else None
     except ledger.LedgerError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -21,6 +21,7 @@ from typing import Any
 from healthd.act.control import Approve, Control
 from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
+from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
 from healthd.core import churn, classify, decide, labels, stack
 from healthd.core.model import Action, Classification, ContainerState, Resource
@@ -42,6 +43,7 @@ from healthd.serve import snapshot
 from healthd.serve.metrics import Metrics
 from healthd.store.control import ControlStore
 from healthd.store.ledger import Ledger
+from healthd.store.verdicts import VerdictStore
 
 log = logging.getLogger("healthd")
 
@@ -76,8 +78,10 @@ class Daemon:
         clock: Callable[[], float] = time.time,
         notifier: Notifier | None = None,
         control_store: ControlStore | None = None,
+        verdict_store: VerdictStore | None = None,
     ) -> None:
-        """control_store: where pending approvals and pauses are kept (None: memory)."""
+        """control_store: where pending approvals and pauses are kept, verdict_store: the
+        verdicts on healthd's actions (None: memory)."""
         self.cfg, self.engine, self.ledger, self.metrics, self.clock = (
             cfg, eng, ledger, metrics, clock)
         self.notifier = notifier
@@ -129,6 +133,9 @@ class Daemon:
         self.control = Control(cfg, control_store or ControlStore(None), ledger, self.queue,
                                clock, notifier)
         self.cluster.gate = lambda d: decide.paused(d, self.control.pauses(), self.clock())
+        self.verifier = Verifier(cfg.verify, verdict_store or VerdictStore(None), metrics,
+                                 clock)
+        self.verifier.resume()
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -184,6 +191,7 @@ class Daemon:
         self.inspector.shutdown(wait=True, cancel_futures=True)
         self.actions.shutdown()
         self.foresight.close()
+        self.verifier.store.close()
         self._save_cursor()
 
     def liveness(self) -> str | None:
@@ -225,6 +233,9 @@ class Daemon:
             if item.data is not None:
                 self._apply_inspect(item.cid, item.data)
             self.actions.done(item.cid)
+            if item.acted is not None:
+                t = self.memory.get(item.cid)
+                self.verifier.opened(item.acted, t.state if t is not None else None)
         elif item.data is None:
             self._forget(item.cid)
         elif item.cid not in in_flight and self.memory.fresh(item.cid, item.epoch):
@@ -232,6 +243,7 @@ class Daemon:
             self._evaluate(t, trigger=item.trigger)
 
     def _forget(self, cid: str) -> None:
+        self.verifier.gone(cid, self.clock())
         t = self.memory.forget(cid)
         self.actions.forget(cid)
         if t is not None:
@@ -316,6 +328,7 @@ class Daemon:
             self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
             self.cluster.tick(self.actions.busy_services(), self.dry_run)
         self._export_counts()
+        self.verifier.tick()
         self._save_cursor()
         self._tend_ledger()
         elapsed = sw.duration_s + time.perf_counter() - started
@@ -456,6 +469,7 @@ class Daemon:
             t.state, t.usage, (*t.forecasts, *self.signals.forecasts(t.state.id)), now,
             self.cfg.classify, self.cfg.thresholds, sig, self.cfg.signals)
         t.failure = cls.failure if cls else None
+        self.verifier.observe(t.state, t.failure, now)
         self._refresh_service(t)
         cls = stack.drift(t.state, cls, self.stacks.topology, self.image_tags)
         if cls is None:
@@ -515,5 +529,6 @@ class Daemon:
             "host": self.foresight.host_rows(),
             "ledger": self.ledger.health().as_dict(),
             "swarm": self.cluster.snapshot(),
+            "verifying": self.verifier.open_rows(),
             **self.control.snapshot(),
         }

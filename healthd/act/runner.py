@@ -56,6 +56,7 @@ class Inspected:
     epoch: int
     trigger: float | None
     after_action: bool = False  # the look after healthd's own action: ends "in flight"
+    acted: Decision | None = None  # that action, when the engine carried it out
 
 
 class Actions:
@@ -119,6 +120,7 @@ class Actions:
     def _perform(self, d: Decision, row: int, labels: tuple[tuple[str, str], ...]) -> None:
         what = d.action.value
         log.debug("sending %s %s %s", what, d.target_id, d.target_name)
+        done: Decision | None = None
         try:
             swarm_service = (d.service or "").startswith("swarm/")
             table = SWARM_PERFORMERS if swarm_service and d.action in SWARM_PERFORMERS \
@@ -135,6 +137,7 @@ class Actions:
             self.metrics.actions.labels(what, "succeeded").inc()
             self._notify(d, Outcome.SUCCEEDED, labels)
             log.info("%s %s: done", what, d.target_name)
+            done = d
         finally:
             data: dict[str, Any] | None = None
             try:
@@ -143,7 +146,7 @@ class Actions:
                     data = self.engine.inspect(d.target_id)
             except engine.EngineError as exc:
                 log.info("cannot look at %s after the %s: %s", d.target_name, what, exc)
-            self.out.put(Inspected(d.target_id, data, 0, None, after_action=True))
+            self.out.put(Inspected(d.target_id, data, 0, None, after_action=True, acted=done))
 
     def started_by_healthd(self, cid: str, started_at: float) -> bool:
         """True when the last start of ``cid`` came from healthd's own action."""

@@ -21,6 +21,7 @@ from healthd.core import autoheal_env
 from healthd.core.control import parse_approval
 from healthd.core.model import Action
 from healthd.core.notifyconfig import NotificationSettings, parse_targets
+from healthd.core.outcomeconfig import parse_verify
 from healthd.core.settings import (
     DEFAULT_TABLE,
     SEVERITIES,
@@ -282,12 +283,16 @@ def build(
     problems += errs
     approval, errs = parse_approval(data.pop("approval", {}))
     problems += errs
+    verify, errs = parse_verify(data.pop("verify", {}))
+    problems += errs
     for extra in data:
-        allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify", "approval"])
+        allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify", "approval",
+                             "verify"])
         problems.append(f"{extra}: unknown section; allowed: {allowed}")
     if problems:
         raise ConfigError(problems)
     return Config(decisions=table, dependencies=deps, notify=targets, approval=approval,
+                  verify=verify,
                   **sections)
 
 

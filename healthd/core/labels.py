@@ -12,6 +12,7 @@ from dataclasses import dataclass
 ENABLE = "healthd.enable"
 STOP_TIMEOUT = "healthd.stop.timeout"
 GRACE = "healthd.grace"
+VERIFY_WINDOW = "healthd.verify.window"  # seconds a fix must hold (core.verdict)
 APPROVAL = "healthd.approval"  # auto | approve | off (healthd.core.control)
 APPROVAL_MODES = ("auto", "approve", "off")
 # docker-autoheal's labels, honoured so its users can switch without relabelling.
@@ -95,6 +96,7 @@ class LabelPolicy:
     notify: bool | None = None  # False: never notify about this container
     unhealthy_threshold: int | None = None
     volume_backup: bool = False  # stopped by docker-volume-backup during its backups
+    verify_window_s: float | None = None  # None: [verify]'s window for the action kind
     problems: tuple[str, ...] = ()
 
 
@@ -161,6 +163,11 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
         else:
             problems.append(f"label {UNHEALTHY_THRESHOLD}={d[UNHEALTHY_THRESHOLD]!r} ignored: "
                             "expected a whole number of health checks from 1 to 1000")
+    verify = _seconds(VERIFY_WINDOW, d[VERIFY_WINDOW], problems) if VERIFY_WINDOW in d else None
+    if verify == 0:
+        problems.append(f"label {VERIFY_WINDOW}={d[VERIFY_WINDOW]!r} ignored: expected a "
+                        "number of seconds > 0")
+        verify = None
     service = d.get(SWARM_SERVICE)
     if service is None and COMPOSE_SERVICE in d:
         service = f"{d.get(COMPOSE_PROJECT, '')}/{d[COMPOSE_SERVICE]}"
@@ -175,6 +182,7 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
         notify=notify,
         unhealthy_threshold=threshold,
         volume_backup=VOLUME_BACKUP_STOP in d,
+        verify_window_s=verify,
         problems=tuple(problems),
     )
 

@@ -69,6 +69,10 @@ class Metrics:
         self.latency = Histogram("healthd_event_to_action_seconds",
                                  "From the engine's event to healthd's action call",
                                  ["action"], buckets=LATENCY_BUCKETS, registry=r)
+        self.verdicts = Counter("healthd_action_verdicts_total",
+                                "Verdicts on healthd's own actions once their window closed"
+                                " (fixed, recurred, not_fixed, superseded)",
+                                ["action", "classification", "verdict"], registry=r)
         self.stats_path = Gauge("healthd_stats_path_info",
                                 "Stats path in use (1 for the active one)", ["path"], registry=r)
         self.forecast_eta = Gauge("healthd_forecast_exhaustion_seconds",

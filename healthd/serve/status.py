@@ -200,9 +200,11 @@ def explain(snap: dict[str, Any], name: str) -> str | None:
 def render_history(rows: Sequence[dict[str, Any]], now: float, oldest: float | None = None,
                    kept_days: float | None = None) -> str:
     """Ledger rows, newest first, under how far back the ledger reaches (``oldest``)."""
-    head = [["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "EXPLANATION"]]
+    head = [["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "VERDICT", "EXPLANATION"]]
     body = [[str(r["id"]), ago(now, r["at"]), r["container"], r["action"], r["outcome"],
-             r["explanation"] + (f" - error: {r['error']}" if r.get("error") else "")]
+             (r.get("verdict") or {}).get("kind", ""),
+             r["explanation"] + (f" - error: {r['error']}" if r.get("error") else "")
+             + (f" - verdict: {r['verdict']['evidence']}" if r.get("verdict") else "")]
             for r in rows]
     if not body:
         return "no recorded decisions"

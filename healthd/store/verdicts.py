@@ -1,0 +1,192 @@
+"""Verdicts on healthd's own actions, kept in the ledger's SQLite file (``verdicts`` table).
+
+Owns: one row per verified action, written when its window opens (``pending``) and again
+when the verdict is given, so a window that was running when healthd stopped (a SIGKILL
+included) is found on the next start and resumed, never guessed and never acted on again.
+An action is named by what its ``actions`` row holds (container id, action, decision time):
+the ledger's own row ids may still be temporary while its file is full.
+Must never: decide or raise from a write. A write the file refuses (a full disk) is kept
+in memory and tried again at every ``flush``, so no verdict is lost while healthd runs.
+
+Why its own connection rather than the ledger's: as for ``store.control``, the ledger's
+connection and lock belong to the decision path; SQLite serialises the writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger("healthd")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdicts (
+    container_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    decided_at REAL NOT NULL,     -- the actions row's ``at``
+    container TEXT NOT NULL,
+    failure TEXT NOT NULL,        -- the classification the action answered
+    acted_at REAL NOT NULL,       -- when the action was done: the window starts here
+    window_s REAL NOT NULL,
+    kind TEXT NOT NULL,           -- pending, fixed, recurred, not_fixed, superseded
+    evidence TEXT NOT NULL,
+    judged_at REAL,
+    after_s REAL,
+    PRIMARY KEY (container_id, action, decided_at)
+);
+CREATE INDEX IF NOT EXISTS verdicts_kind ON verdicts (kind);
+"""
+_COLUMNS = ("container_id", "action", "decided_at", "container", "failure", "acted_at",
+            "window_s", "kind", "evidence", "judged_at", "after_s")
+_UPSERT = (f"INSERT OR REPLACE INTO verdicts ({', '.join(_COLUMNS)}) VALUES "
+           f"({', '.join('?' * len(_COLUMNS))})")
+_TEXT = ("container_id", "action", "container", "failure", "kind", "evidence")
+_TIMES = ("decided_at", "acted_at", "window_s")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One verified action and where its verdict stands."""
+
+    container_id: str
+    action: str
+    decided_at: float
+    container: str
+    failure: str
+    acted_at: float
+    window_s: float
+    kind: str = "pending"
+    evidence: str = ""
+    judged_at: float | None = None
+    after_s: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str, float]:
+        """The action it is about: (container id, action, decision time)."""
+        return (self.container_id, self.action, self.decided_at)
+
+    def values(self) -> tuple[Any, ...]:
+        """Column values in table order."""
+        return tuple(getattr(self, c) for c in _COLUMNS)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly form (``healthd history --json``'s ``verdict``)."""
+        return {"kind": self.kind, "evidence": self.evidence, "at": self.judged_at,
+                "after_s": self.after_s, "window_s": self.window_s}
+
+
+def _record(values: tuple[Any, ...]) -> Record | None:
+    """A row as written by healthd, or None (another tool's or a damaged row is skipped)."""
+    v = dict(zip(_COLUMNS, values, strict=True))
+    if any(not isinstance(v[c], str) for c in _TEXT):
+        return None
+    for c in (*_TIMES, "judged_at", "after_s"):
+        x = v[c]
+        if x is None and c not in _TIMES:
+            continue
+        if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            return None
+        v[c] = float(x)
+    return Record(**v)
+
+
+class VerdictStore:
+    """Thread-safe; works in memory when the file does not (and says so once)."""
+
+    def __init__(self, path: str | None, busy_timeout_s: float = 1.0,
+                 readonly: bool = False) -> None:
+        """path: the ledger's state file; None keeps nothing on disk (tests)."""
+        self.path = path
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        self._unsaved: dict[tuple[str, str, float], Record] = {}
+        self._said = False
+        if path is None:
+            return
+        try:
+            if readonly:
+                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                     check_same_thread=False, timeout=busy_timeout_s)
+            else:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+            self._db = db
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(f"cannot open {path}: {exc}")
+
+    def _failed(self, why: str) -> None:
+        if not self._said:
+            self._said = True
+            log.error("verdicts are not persisted for now (%s): kept in memory and written"
+                      " once the state file takes them", why)
+
+    def put(self, r: Record) -> None:
+        """Keep ``r`` (replacing the earlier state of its action); written now if the file
+        takes it, else at a later ``flush``."""
+        with self._lock:
+            self._unsaved[r.key] = r
+            self._flush()
+
+    def flush(self) -> int:
+        """Write what waits; returns how many records still wait."""
+        with self._lock:
+            self._flush()
+            return len(self._unsaved)
+
+    def _flush(self) -> None:
+        if self._db is None or not self._unsaved:
+            return
+        try:
+            with self._db:
+                self._db.executemany(_UPSERT, [r.values() for r in self._unsaved.values()])
+        except sqlite3.Error as exc:
+            self._failed(f"cannot write {self.path}: {exc}")
+            return
+        if self._said:
+            self._said = False
+            log.warning("verdicts are persisted again (state file %s)", self.path)
+        self._unsaved.clear()
+
+    def _select(self, where: str, args: tuple[Any, ...]) -> list[Record]:
+        rows: list[Any] = []
+        with self._lock:
+            if self._db is not None:
+                try:
+                    rows = self._db.execute(
+                        f"SELECT {', '.join(_COLUMNS)} FROM verdicts {where}", args).fetchall()
+                except sqlite3.Error as exc:
+                    # A state file from before verdicts (read-only: no table yet) has none.
+                    if "no such table" not in str(exc):
+                        self._failed(f"cannot read {self.path}: {exc}")
+            found = {r.key: r for r in (_record(tuple(v)) for v in rows) if r is not None}
+            for k, r in self._unsaved.items():
+                found[k] = r  # memory is never older than the file
+        return list(found.values())
+
+    def open_windows(self) -> list[Record]:
+        """Actions whose verdict is still pending, oldest first (resumed at start)."""
+        pending = [r for r in self._select("WHERE kind = ?", ("pending",))
+                   if r.kind == "pending"]
+        return sorted(pending, key=lambda r: r.acted_at)
+
+    def for_container(self, container: str | None) -> dict[tuple[str, str, float], Record]:
+        """Every verdict (of one container, by name, or all), by (container, action,
+        decision time): what ``healthd history`` joins its rows on."""
+        where, args = ("WHERE container = ?", (container,)) if container else ("", ())
+        return {(r.container, r.action, r.decided_at): r for r in self._select(where, args)}
+
+    def close(self) -> None:
+        """Write what waits (if the file takes it) and close."""
+        with self._lock:
+            self._flush()
+            if self._db is not None:
+                self._db.close()
+                self._db = None

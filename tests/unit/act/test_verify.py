@@ -1,0 +1,91 @@
+"""healthd.act.verify with the real verdict store (in memory) and metrics: a window opens
+after a restart, observations close it with a verdict, a resumed window is judged too."""
+
+from __future__ import annotations
+
+from healthd.act.verify import Verifier
+from healthd.core.model import Action, ContainerState, Decision, Failure
+from healthd.core.outcomeconfig import VerifySettings
+from healthd.serve.metrics import Metrics
+from healthd.store.verdicts import Record, VerdictStore
+
+
+class Clock:
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def decision(action: Action = Action.RESTART) -> Decision:
+    return Decision(action=action, target_id="c1", target_name="api", rule="crashed.critical",
+                    failure=Failure.CRASHED, at=1000.0)
+
+
+def verdict_count(m: Metrics, kind: str) -> float:
+    v = m.registry.get_sample_value("healthd_action_verdicts_total",
+                                    {"action": "restart", "classification": "crashed",
+                                     "verdict": kind})
+    return v or 0.0
+
+
+def test_a_restart_that_stays_well_for_its_window_is_fixed() -> None:
+    clock, store, m = Clock(1001.0), VerdictStore(None), Metrics()
+    v = Verifier(VerifySettings(default_s=10.0), store, m, clock)
+    c = ContainerState(id="c1", name="api")
+    v.opened(decision(), c)
+    assert [w["container"] for w in v.open_rows()] == ["api"]
+    for t in range(1002, 1013, 2):
+        clock.t = float(t)
+        v.observe(c, None, clock.t)
+        v.tick()
+    assert v.windows == {}
+    (r,) = store.for_container("api").values()
+    assert r.kind == "fixed" and r.decided_at == 1000.0 and r.acted_at == 1001.0
+    assert verdict_count(m, "fixed") == 1.0
+
+
+def test_a_label_sets_the_window_and_a_crash_after_well_is_recurred() -> None:
+    clock, store, m = Clock(1001.0), VerdictStore(None), Metrics()
+    v = Verifier(VerifySettings(default_s=600.0), store, m, clock)
+    c = ContainerState(id="c1", name="api", labels=(("healthd.verify.window", "30"),))
+    v.opened(decision(), c)
+    assert v.open_rows()[0]["window_s"] == 30.0
+    clock.t = 1003.0
+    v.observe(c, None, clock.t)
+    clock.t = 1007.0
+    v.observe(ContainerState(id="c1", name="api", status="exited"), Failure.CRASHED, clock.t)
+    v.tick()
+    (r,) = store.for_container("api").values()
+    assert (r.kind, r.after_s) == ("recurred", 6.0)
+
+
+def test_only_restarts_are_watched_for_now() -> None:
+    v = Verifier(VerifySettings(), VerdictStore(None), Metrics(), Clock(1001.0))
+    v.opened(decision(Action.RECREATE), None)
+    assert v.windows == {}
+
+
+def test_a_window_from_the_state_file_is_resumed_and_judged() -> None:
+    store = VerdictStore(None)
+    store.put(Record("c1", "restart", 1000.0, "api", "crashed", 1001.0, 10.0))
+    clock, m = Clock(1005.0), Metrics()
+    v = Verifier(VerifySettings(), store, m, clock)
+    assert v.resume() == 1
+    c = ContainerState(id="c1", name="api")
+    for t in (1006.0, 1008.0, 1010.0, 1012.0):
+        clock.t = t
+        v.observe(c, None, t)
+    v.tick()
+    assert store.for_container("api")[("api", "restart", 1000.0)].kind == "fixed"
+
+
+def test_a_target_removed_by_someone_else_is_superseded() -> None:
+    clock, store = Clock(1001.0), VerdictStore(None)
+    v = Verifier(VerifySettings(), store, Metrics(), clock)
+    v.opened(decision(), ContainerState(id="c1", name="api"))
+    clock.t = 1004.0
+    v.gone("c1", clock.t)
+    v.tick()
+    assert store.for_container(None)[("api", "restart", 1000.0)].kind == "superseded"
