@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.engine import Containers, Engine, in_ci, wait_for
-from tests.integration import browser
+from tests.integration import browser, firefox
 from tests.integration.healthd_proc import Healthd
 
 pytestmark = pytest.mark.engine
@@ -115,6 +115,37 @@ def test_a_limited_container_has_a_memory_chart_with_its_forecast(
     _shot(page, "memory-forecast")
     page.close()
     assert console.errors == []
+
+
+@pytest.fixture(scope="module")
+def fox() -> Iterator[firefox.Firefox]:
+    try:
+        with firefox.firefox() as f:
+            yield f
+    except firefox.FirefoxUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"{exc}: scripts/setup --test installs it")
+        pytest.skip(str(exc))
+
+
+def test_firefox_renders_the_page_and_a_forecast_chart_without_errors(
+    fox: firefox.Firefox, scene: tuple[Healthd, dict[str, str]]
+) -> None:
+    # Debian's Firefox ESR over WebDriver BiDi (tests/integration/firefox.py): the same
+    # page, the rows, one container's charts with the forecast, and no JavaScript error.
+    h, names = scene
+    fox.goto(h.url + "/")
+    rows = "document.querySelectorAll('#rows tr.row').length"
+    assert fox.wait_for(f"{rows} >= 2 && {rows}") >= 2
+    assert "engine connected" in fox.evaluate("document.getElementById('engine').textContent")
+    fox.evaluate(f"document.querySelector('#rows tr.row[data-name=\"{names['leak']}\"]')"
+                 ".click() || true")
+    fox.wait_for("""(() => {
+        const c = document.querySelector('svg.chart[data-resource="memory"]');
+        return !!(c && c.querySelector('path.forecast') && c.querySelector('line.eta-line'));
+    })()""", timeout=45)
+    fox.drain(2.0)  # errors a later poll or redraw would log
+    assert fox.errors == []
 
 
 def test_the_timeline_explains_a_real_restart(
