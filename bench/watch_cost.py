@@ -42,7 +42,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.engine import Engine  # noqa: E402
+from tests.engine import Engine, exit_on_sigterm  # noqa: E402
 from tests.integration.healthd_proc import Healthd  # noqa: E402
 
 
@@ -184,6 +184,7 @@ def main() -> None:
     trees = [Tree("now", ROOT)]
     if args.baseline is not None:
         trees.append(Tree("baseline", args.baseline.resolve()))
+    exit_on_sigterm()  # a killed run must still stop its engine and 200 containers
     engine = Engine().start()
     try:
         with ThreadPoolExecutor(8) as pool:

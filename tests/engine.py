@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -407,9 +408,18 @@ def reap_stale(base: str = "/tmp") -> list[str]:
     return removed
 
 
+def exit_on_sigterm() -> None:
+    """For scripts (bench/): SIGTERM raises SystemExit, so their ``finally`` stops the engine
+    (Python's default ends the process at once: its dockerd then dies with it, and the
+    containers' shims and processes are left running)."""
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: sys.exit(128 + signal.SIGTERM))
+
+
 @contextlib.contextmanager
 def running_engine(**kwargs: object) -> Iterator[Engine]:
-    """Context manager for scripts (bench/): a started engine, stopped on exit."""
+    """Context manager for scripts (bench/): a started engine, stopped on exit (a SIGTERM
+    included)."""
+    exit_on_sigterm()
     engine = Engine(**kwargs)  # type: ignore[arg-type]
     try:
         yield engine.start()
