@@ -169,11 +169,27 @@ def test_history_rows_and_error() -> None:
          "error": None},
     ]
     lines = lines_of(status.render_history(rows, NOW))
-    assert lines[0].split() == ["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "EXPLANATION"]
+    assert lines[0].split() == ["ID", "WHEN", "CONTAINER", "ACTION", "OUTCOME", "VERDICT",
+                                "EXPLANATION"]
     assert lines[1].split()[:6] == ["7", "30", "s", "ago", "api", "restart"]
     assert lines[1].endswith("restart api: rule unhealthy.critical - error: engine timed out")
     assert lines[2].startswith("6   2.0 h ago")
     assert lines[2].endswith("alert db: rule crash_loop.critical")
+
+
+def test_history_shows_each_actions_verdict_and_its_evidence() -> None:
+    rows = [{"id": 9, "at": NOW - 700, "container": "api", "action": "restart",
+             "outcome": "succeeded", "explanation": "restart api: rule crashed.critical",
+             "error": None,
+             "verdict": {"kind": "recurred", "evidence": "crashed again 42 s after the restart"
+                         " at 12:03:10", "at": NOW - 650, "after_s": 42.0, "window_s": 600.0}},
+            {"id": 8, "at": NOW - 800, "container": "db", "action": "alert",
+             "outcome": "succeeded", "explanation": "alert db", "error": None,
+             "verdict": None}]
+    lines = lines_of(status.render_history(rows, NOW))
+    assert lines[1].split()[6:8] == ["succeeded", "recurred"]
+    assert lines[1].endswith("- verdict: crashed again 42 s after the restart at 12:03:10")
+    assert lines[2].endswith("alert db")
 
 
 def test_history_empty() -> None:
