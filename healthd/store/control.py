@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
 from typing import Any
 
 from healthd.core.control import Maintenance, Pending
 from healthd.core.model import Action
+from healthd.store import statefile
 
 log = logging.getLogger("healthd")
 
@@ -64,12 +64,7 @@ class ControlStore:
         if path is None:
             return
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-            self._db = db
+            self._db = statefile.connect_beside(path, _SCHEMA, busy_timeout_s)
         except (sqlite3.Error, OSError) as exc:
             self._failed(f"cannot open {path}: {exc}")
 

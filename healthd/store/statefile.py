@@ -106,6 +106,23 @@ def connect_ro(path: str) -> sqlite3.Connection:
     return db
 
 
+def connect_beside(path: str, schema: str, busy_s: float) -> sqlite3.Connection:
+    """A read-write connection to ``path`` for tables other modules own beside the ledger's
+    (``store.control``, ``store.verdicts``), with the ledger's conventions (its directory
+    made, WAL, ``synchronous=NORMAL``, a busy timeout) and ``schema`` applied. Raises
+    ``sqlite3.Error`` or ``OSError``."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    db = sqlite3.connect(path, check_same_thread=False, timeout=busy_s)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(schema)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def connect(path: str, busy_s: float) -> tuple[sqlite3.Connection, bool]:
     """(a read-write connection to ``path``, whether it prunes with incremental vacuum).
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from healthd.store import statefile
 
 log = logging.getLogger("healthd")
 
@@ -109,16 +110,8 @@ class VerdictStore:
         if path is None:
             return
         try:
-            if readonly:
-                db = sqlite3.connect(f"file:{path}?mode=ro", uri=True,
-                                     check_same_thread=False, timeout=busy_timeout_s)
-            else:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                db = sqlite3.connect(path, check_same_thread=False, timeout=busy_timeout_s)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
-            self._db = db
+            self._db = (statefile.connect_ro(path) if readonly
+                        else statefile.connect_beside(path, _SCHEMA, busy_timeout_s))
         except (sqlite3.Error, OSError) as exc:
             self._failed(f"cannot open {path}: {exc}")
 
