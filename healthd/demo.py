@@ -222,18 +222,20 @@ def _static_busybox() -> str:
     raise DemoError("no busybox on this host: install busybox-static")
 
 
-def busybox_tar(busybox: str) -> bytes:
-    """A root file system: bin/busybox, one symlink per applet, the usual empty dirs."""
+def busybox_tar(busybox: str, extra_dirs: Sequence[str] = ("shared",)) -> bytes:
+    """A root file system: bin/busybox, one symlink per applet, the usual empty dirs and
+    ``extra_dirs`` (the demo's volume mount point; the tests' image uses it too)."""
     applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
                              check=True).stdout.split()
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in ("bin", "tmp", "proc", "sys", "dev", "etc", "shared"):
+        for d in ("bin", "tmp", "proc", "sys", "dev", "etc", *extra_dirs):
             info = tarfile.TarInfo(d)
             info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
             tar.addfile(info)
         tar.add(busybox, arcname="bin/busybox")
         for applet in applets:
+            # Linking "busybox" itself would replace the binary with a loop.
             if applet == "busybox" or "/" in applet:
                 continue
             info = tarfile.TarInfo(f"bin/{applet}")

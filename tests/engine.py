@@ -17,7 +17,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import io
 import itertools
 import os
 import shutil
@@ -25,7 +24,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +32,8 @@ from typing import Any, NoReturn, TypeVar
 
 import docker
 import pytest
+
+from healthd.demo import busybox_tar
 
 IMAGE = "healthd-test/busybox:1"
 DIR_PREFIX = "hdt-"  # under /tmp: a unix socket path must stay under 108 bytes
@@ -130,28 +130,6 @@ def unmount_all(root: str) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True, check=False)
 
 
-def _busybox_tar(busybox: str) -> bytes:
-    """A rootfs tarball: bin/busybox, one symlink per applet, and the usual empty dirs."""
-    applets = subprocess.run(
-        [busybox, "--list"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for d in ("bin", "tmp", "proc", "sys", "dev", "etc", "www"):
-            info = tarfile.TarInfo(d)
-            info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
-            tar.addfile(info)
-        tar.add(busybox, arcname="bin/busybox")
-        for applet in applets:
-            # Linking "busybox" itself would replace the binary with a loop.
-            if applet == "busybox" or "/" in applet:
-                continue
-            info = tarfile.TarInfo(f"bin/{applet}")
-            info.type, info.linkname, info.mode = tarfile.SYMTYPE, "busybox", 0o777
-            tar.addfile(info)
-    return buf.getvalue()
-
-
 class Engine:
     """A private dockerd in a fresh temp directory. Start with `start`, end with `stop`."""
 
@@ -233,7 +211,7 @@ class Engine:
         try:
             if not any(IMAGE in (img.tags or []) for img in self.client.images.list()):
                 self.cli("import", "--change", "ENV PATH=/bin", "-", IMAGE,
-                         input=_busybox_tar(self.busybox))  # fmt: skip
+                         input=busybox_tar(self.busybox, ("www",)))  # fmt: skip
         except (subprocess.SubprocessError, docker.errors.DockerException, OSError) as exc:
             raise EngineStartError(f"cannot import {IMAGE}: {exc}\n{self.log_tail()}") from exc
         return self
