@@ -55,6 +55,14 @@ class Approve:
     result: Future[str | None]
 
 
+class _Refused(Exception):
+    """An approval or rejection that cannot be taken; ``response`` says why (400, 404)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response[0])
+        self.response = response
+
+
 def _json(code: int, body: Mapping[str, Any]) -> Response:
     return code, "application/json", json.dumps(body).encode()
 
@@ -230,18 +238,27 @@ class Control:
                 "/api/pause": lambda _tail, body: self.pause(body),
                 "/api/resume": lambda _tail, body: self.resume(body)}
 
-    def approve(self, pid: str, raw: bytes) -> Response:
-        """Hand an approval to the main loop and wait for its outcome."""
+    def _asked(self, pid: str, raw: bytes) -> tuple[Pending, str]:
+        """The pending decision ``pid`` and who answers it (the body's ``who``); raises
+        ``_Refused`` with a bad body's 400 or, when no such decision waits, a 404."""
         body = _body(raw)
         if not isinstance(body, dict):
-            return body
+            raise _Refused(body)
         who = _text(body, "who", "unknown")
         if not isinstance(who, str):
-            return who
+            raise _Refused(who)
         p = self.find(pid)
         if p is None:
-            return _json(404, {"ok": False, "error": f"no pending decision {pid!r}"})
-        req = Approve(p, who or "unknown", Future())
+            raise _Refused(_json(404, {"ok": False, "error": f"no pending decision {pid!r}"}))
+        return p, who or "unknown"
+
+    def approve(self, pid: str, raw: bytes) -> Response:
+        """Hand an approval to the main loop and wait for its outcome."""
+        try:
+            p, who = self._asked(pid, raw)
+        except _Refused as refused:
+            return refused.response
+        req = Approve(p, who, Future())
         self.out.put(req)
         try:
             outcome = req.result.result(ANSWER_S)
@@ -254,17 +271,12 @@ class Control:
 
     def reject(self, pid: str, raw: bytes) -> Response:
         """Say no: the decision is held (``rejected``) until its expiry, then may ask again."""
-        body = _body(raw)
-        if not isinstance(body, dict):
-            return body
-        who = _text(body, "who", "unknown")
-        if not isinstance(who, str):
-            return who
-        p = self.find(pid)
-        if p is None:
-            return _json(404, {"ok": False, "error": f"no pending decision {pid!r}"})
+        try:
+            p, who = self._asked(pid, raw)
+        except _Refused as refused:
+            return refused.response
         now = self.clock()
-        gone = replace(p, rejected_by=who or "unknown", expires=now + self.cfg.approval.expire_s)
+        gone = replace(p, rejected_by=who, expires=now + self.cfg.approval.expire_s)
         with self._lock:
             if self._pending.get(p.key) != p:
                 return _json(404, {"ok": False, "error": f"no pending decision {pid!r}"})
