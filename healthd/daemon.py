@@ -469,7 +469,9 @@ class Daemon:
             t.state, t.usage, (*t.forecasts, *self.signals.forecasts(t.state.id)), now,
             self.cfg.classify, self.cfg.thresholds, sig, self.cfg.signals)
         t.failure = cls.failure if cls else None
-        self.verifier.observe(t.state, t.failure, now)
+        # What an event shows is as of the event: one replayed from before healthd's own
+        # restart (after healthd itself restarted) must not read as the problem recurring.
+        self.verifier.observe(t.state, t.failure, trigger if trigger is not None else now)
         self._refresh_service(t)
         cls = stack.drift(t.state, cls, self.stacks.topology, self.image_tags)
         if cls is None:
