@@ -62,7 +62,7 @@ def test_a_restart_that_holds_gets_fixed_after_its_window(
                         10, what="the window in /status")
     assert watching[0]["action"] == "restart" and watching[0]["window_s"] == WINDOW_S
     got = wait_for(lambda: verdicts(h, name), WINDOW_S + 30, what=f"a verdict\n{h.log()}")
-    assert got[0]["kind"] == "fixed", got
+    assert got[0]["kind"] == "fixed", (got, h.log())
     assert got[0]["evidence"].startswith(f"crashed stayed away for {WINDOW_S:.0f} s after "
                                          "the restart at "), got
     assert metric(h, "fixed") == 1.0
@@ -78,7 +78,7 @@ def test_a_restart_that_does_not_hold_gets_recurred_at_once(
     h.start()
     name = containers.name_of(containers.run("should-recur", "sh", "-c", CRASH_ALWAYS))
     got = wait_for(lambda: verdicts(h, name), 60, what=f"a verdict\n{h.log()}")
-    assert got[-1]["kind"] == "recurred", got
+    assert got[-1]["kind"] == "recurred", (got, h.log())
     assert got[-1]["after_s"] is not None and 1.0 <= got[-1]["after_s"] < 30.0, got
     assert metric(h, "recurred") >= 1.0
     assert "verdict on restart " + name + ": recurred" in h.log()
@@ -103,7 +103,7 @@ def test_a_window_running_at_a_sigkill_is_resumed_and_the_restart_not_repeated(
     again.start()
     got = wait_for(lambda: verdicts(again, name), WINDOW_S + 30,
                    what=f"a verdict after the restart of healthd\n{again.log()}")
-    assert got[0]["kind"] == "fixed", got
+    assert got[0]["kind"] == "fixed", (got, h.log(), again.log())
     assert "watched again" in again.log()
     again.wait_sweeps(2)
     assert len(again.restarts(name)) == 1, "the restart was not repeated"
