@@ -267,6 +267,10 @@ class Daemon:
             self.foresight.forget(ev.id, t.state.name)
         if ev.id in self.actions.in_flight or ev.verb in ("kill", "oom"):
             return
+        if ev.verb == "die" and t.inspected and ev.time < t.state.started_at:
+            # Replayed from before the container's last start (healthd restarted after
+            # its own restart of it): history, not its state now; the start event follows.
+            return
         if ev.verb == "die" and ev.exit_code is not None and t.inspected:
             # The event says all a die decision needs. The next sweep inspects.
             self.memory.apply_die(t, ev)
