@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from healthd.act.control import Approve, Control
+from healthd.act.escalation import Escalation
 from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
-from healthd.core import churn, classify, decide, labels, stack
+from healthd.core import churn, classify, decide, escalate, labels, stack
 from healthd.core.model import Action, Classification, ContainerState, Resource
 from healthd.core.settings import Config
 from healthd.foresight.tracker import Foresight
@@ -136,6 +137,7 @@ class Daemon:
         self.verifier = Verifier(cfg.verify, verdict_store or VerdictStore(None), metrics,
                                  clock)
         self.verifier.resume()
+        self.escalation = Escalation(cfg.ladder, self.verifier, self.control)
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -235,7 +237,10 @@ class Daemon:
             self.actions.done(item.cid)
             if item.acted is not None:
                 t = self.memory.get(item.cid)
-                self.verifier.opened(item.acted, t.state if t is not None else None)
+                state = t.state if t is not None else None
+                service = (escalate.target_of(state, self.stacks.topology).service
+                           if state is not None else None)
+                self.verifier.opened(item.acted, state, service, item.made)
         elif item.data is None:
             self._forget(item.cid)
         elif item.cid not in in_flight and self.memory.fresh(item.cid, item.epoch):
@@ -390,9 +395,10 @@ class Daemon:
             self._evaluate(t)
 
     # ---- decide ------------------------------------------------------------------------
-    def _context(self, now: float, name: str | None = None) -> decide.Context:
+    def _context(self, now: float, name: str | None = None, **ladder: Any) -> decide.Context:
         """name: a container's decision reads its own rows and the host's last minute only
-        (the whole host's would cost more with every action taken, just when many are)."""
+        (the whole host's would cost more with every action taken, just when many are).
+        ladder: the escalation ladder's fields for that container (``act.escalation``)."""
         history = self.ledger.recent(
             now - decide.history_window_s(self.cfg.guards), container=name,
             everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
@@ -406,7 +412,7 @@ class Daemon:
             topology=self.stacks.topology, services=self.stacks.health,
             swarm_tasks=self.cluster.task_counts(), started_at=self.started_at,
             redeploys=tuple(self.churn), backup_running=self.backup_running,
-            **self.control.context())
+            **self.control.context(), **ladder)
 
     def _recheck_thresholds(self) -> None:
         """The engine says nothing between an unhealthy container's checks: look again at
@@ -483,10 +489,13 @@ class Daemon:
                                          now, self.cfg.stacks.settle_s, self.watch_since)
         if cls is None:
             t.last_decision, t.last_recorded = None, None
+            self.escalation.recovered(t.state)
             if self.notifier is not None:
                 self.notifier.healthy(t.state)  # resolves what was notified about it
             return
-        d = decide.decide(t.state, cls, self._context(now, t.state.name))
+        topo = self.stacks.topology
+        d = decide.decide(t.state, cls, self._context(
+            now, t.state.name, **self.escalation.context(t.state, cls.failure, topo)))
         if d is None:
             t.last_decision = None
             return
@@ -495,6 +504,7 @@ class Daemon:
                                            [m.state for m in self.memory.all()])
         self.control.on_decision(d)
         self.actions.handle(t, d, trigger)
+        self.escalation.decided(d, topo)
         if d.acts:
             self._refresh_service(t)  # in flight now: its dependents wait for it
 

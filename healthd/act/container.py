@@ -16,9 +16,10 @@ def restart(eng: Engine, d: Decision) -> None:
     eng.restart(d.target_id, d.stop_timeout_s)
 
 
-def recreate(eng: Engine, d: Decision) -> None:
-    """Recreate the target from ``d.source_id``'s configuration (itself when None)."""
-    eng.recreate(d.target_id, d.source_id or d.target_id, d.stop_timeout_s)
+def recreate(eng: Engine, d: Decision) -> str:
+    """Recreate the target from ``d.source_id``'s configuration (itself when None); returns
+    the new container's id (its verification window watches that one)."""
+    return eng.recreate(d.target_id, d.source_id or d.target_id, d.stop_timeout_s)
 
 
 def stop(eng: Engine, d: Decision) -> None:

@@ -40,6 +40,9 @@ ANSWER_S = 10.0  # how long an approval waits for the main loop to decide and se
 _SCALE = (Action.SCALE_UP, Action.SCALE_DOWN)
 
 
+LADDER_WHO = "healthd ladder"  # who a pause is by when the ladder handed a target to people
+
+
 def new_id() -> str:
     """A pending decision's id: short enough to type."""
     return uuid.uuid4().hex[:8]
@@ -191,6 +194,32 @@ class Control:
         self.ledger.record(d, Outcome.SKIPPED)
         if self.notifier is not None:
             self.notifier.maintenance(m.target, started, line)
+
+    def hold(self, target: str, reason: str) -> None:
+        """The ladder handed ``target`` to people: pause it until a person resumes it
+        (``healthd resume``) or it recovers by itself (``unhold``)."""
+        now = self.clock()
+        m = Maintenance(target, reason, LADDER_WHO, now, None)
+        self.store.pause(m)
+        with self._lock:
+            self._pauses[target] = m
+        self._paused_note(m, True, f"{target} held for people: {reason}", now)
+
+    def held_by_ladder(self, target: str) -> bool:
+        """Whether ``target``'s pause is the ladder's own (not a person's)."""
+        with self._lock:
+            m = self._pauses.get(target)
+        return m is not None and m.who == LADDER_WHO
+
+    def unhold(self, target: str, why: str) -> None:
+        """End the ladder's own pause of ``target`` (a person's pause stays)."""
+        with self._lock:
+            m = self._pauses.get(target)
+            if m is None or m.who != LADDER_WHO:
+                return
+            del self._pauses[target]
+        self.store.resume(target)
+        self._paused_note(m, False, f"{target} no longer held: {why}", self.clock())
 
     def pauses(self) -> tuple[Maintenance, ...]:
         """The pauses kept (some may have run out since the last ``tick``)."""

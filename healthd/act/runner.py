@@ -27,7 +27,8 @@ from healthd.store.ledger import Ledger
 
 log = logging.getLogger("healthd")
 
-Performer = Callable[[engine.Engine, Decision], None]
+# Returns the id of a container the action made (a recreate's), else None.
+Performer = Callable[[engine.Engine, Decision], "str | None"]
 # One entry per action family; each raises engine.ActionFailed when the engine says no.
 PERFORMERS: dict[Action, Performer] = {
     Action.RESTART: container.restart,
@@ -57,6 +58,7 @@ class Inspected:
     trigger: float | None
     after_action: bool = False  # the look after healthd's own action: ends "in flight"
     acted: Decision | None = None  # that action, when the engine carried it out
+    made: str | None = None  # the container that action made (a recreate's new one)
 
 
 class Actions:
@@ -121,11 +123,12 @@ class Actions:
         what = d.action.value
         log.debug("sending %s %s %s", what, d.target_id, d.target_name)
         done: Decision | None = None
+        made: str | None = None
         try:
             swarm_service = (d.service or "").startswith("swarm/")
             table = SWARM_PERFORMERS if swarm_service and d.action in SWARM_PERFORMERS \
                 else PERFORMERS
-            table[d.action](self.engine, d)
+            made = table[d.action](self.engine, d)
         except engine.ActionFailed as exc:
             log.error("%s %s failed (%s): %s", what, d.target_name,
                       "retryable" if exc.retryable else "permanent", exc)
@@ -146,7 +149,8 @@ class Actions:
                     data = self.engine.inspect(d.target_id)
             except engine.EngineError as exc:
                 log.info("cannot look at %s after the %s: %s", d.target_name, what, exc)
-            self.out.put(Inspected(d.target_id, data, 0, None, after_action=True, acted=done))
+            self.out.put(Inspected(d.target_id, data, 0, None, after_action=True, acted=done,
+                                   made=made))
 
     def started_by_healthd(self, cid: str, started_at: float) -> bool:
         """True when the last start of ``cid`` came from healthd's own action."""

@@ -5,12 +5,15 @@ the main loop hands in, and turning ``core.verdict.judge``'s answer into a recor
 (``store.verdicts``), a log line and ``healthd_action_verdicts_total``. A window open
 when healthd stopped is resumed from the state file at start: the time healthd was not
 looking is a gap ``judge`` leaves out of the window, never time the problem stayed away.
-Must never: decide the verdict (``core.verdict`` does) or act on one. Escalation to the
-next rung (``core.ladder``) is not wired yet: a failed verdict is recorded and logged.
+It also hands the decision pipeline each target's steps (its actions with their
+verdicts, for ``core.ladder``) and the fix-rate counts, and keeps the ladder's holds: the
+alert that handed a target to people is a step too, ``pending`` until the target recovers
+by itself (``fixed``) or a person resumes it (``superseded``).
+Must never: decide the verdict (``core.verdict`` does) or the next rung (``core.ladder``).
 
-Verified for now: restarts, the action every classification's first rung takes. A
-recreate, a scale or a Swarm action changes or multiplies its target (a new container id,
-a service), which this module does not follow yet; they get no window.
+Verified: restarts and recreates (a recreate's window watches the new container). A scale
+or a Swarm action changes a service rather than a container, which this module does not
+follow yet; they get no window.
 """
 
 from __future__ import annotations
@@ -19,16 +22,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healthd.core import labels
+from healthd.core import fixrate, labels, ladder
 from healthd.core.model import Action, ContainerState, Decision, Failure
-from healthd.core.outcomeconfig import VerifySettings
+from healthd.core.outcomeconfig import LadderSettings, VerifySettings
 from healthd.core.verdict import Attempt, Change, Kind, Observation, Verdict, judge
 from healthd.serve.metrics import Metrics
 from healthd.store.verdicts import Record, VerdictStore
 
 log = logging.getLogger("healthd")
 
-VERIFIED = frozenset({Action.RESTART})
+VERIFIED = frozenset({Action.RESTART, Action.RECREATE})
+_TALLY_EVERY_S = 60.0  # fix-rate counts are read again at least this often
 # Observations kept per window at most: a sweep every few seconds over the longest window
 # fits; a flood of events on one container thins out instead of growing without bound.
 MAX_OBSERVATIONS = 4000
@@ -54,12 +58,17 @@ class Verifier:
     def __init__(self, settings: VerifySettings, store: VerdictStore, metrics: Metrics,
                  clock: Callable[[], float]) -> None:
         self.settings, self.store, self.metrics, self.clock = settings, store, metrics, clock
-        self.windows: dict[str, list[Window]] = {}  # by target container id
+        self.windows: dict[str, list[Window]] = {}  # by the watched container's id
+        self.held: dict[str, Record] = {}  # container name -> the ladder's pending hold
+        self._tallies: tuple[float, dict[fixrate.Key, fixrate.Tally]] | None = None
 
     def resume(self) -> int:
         """Open again the windows the state file has as pending; returns how many."""
         n = 0
         for r in self.store.open_windows():
+            if r.action == ladder.HOLD.value:
+                self.held[r.container] = r  # still with people: no window to judge
+                continue
             try:
                 a = Attempt(Action(r.action), r.container, Failure(r.failure), r.acted_at,
                             r.window_s)
@@ -68,25 +77,106 @@ class Verifier:
                             "failure (%s, %s); left as it is", r.container, r.action,
                             r.failure)
                 continue
-            self.windows.setdefault(r.container_id, []).append(Window(r, a))
+            self.windows.setdefault(r.watched, []).append(Window(r, a))
             n += 1
         if n:
             log.info("verdicts: %d verification window(s) open when healthd stopped are "
                      "watched again (the time it was not looking is not counted)", n)
         return n
 
-    def opened(self, d: Decision, state: ContainerState | None) -> None:
-        """``d`` was carried out just now: watch its target for its window."""
+    def opened(self, d: Decision, state: ContainerState | None, service: str | None = None,
+               watched_id: str | None = None) -> None:
+        """``d`` was carried out just now: watch its target for its window.
+
+        service: the fix-rate key (its Compose service); watched_id: the container to
+        watch when it is not ``d``'s target (the one a recreate made)."""
         if d.action not in VERIFIED or d.failure is None:
             return
         own = labels.parse(state.labels).verify_window_s if state is not None else None
         window = own or self.settings.window_for(d.action)
         now = self.clock()
         r = Record(d.target_id, d.action.value, d.at, d.target_name, d.failure.value, now,
-                   window, evidence=f"watching for {window:.0f} s")
+                   window, evidence=f"watching for {window:.0f} s", service=service,
+                   watched_id=watched_id)
         self.store.put(r)
         w = Window(r, Attempt(d.action, d.target_name, d.failure, now, window))
-        self.windows.setdefault(d.target_id, []).append(w)
+        self.windows.setdefault(r.watched, []).append(w)
+
+    def hold(self, d: Decision, service: str | None) -> None:
+        """The ladder handed ``d``'s target to people (``d`` is its alert): a step that
+        stays pending until the target recovers by itself or a person resumes it."""
+        if d.failure is None:
+            return
+        r = Record(d.target_id, ladder.HOLD.value, d.at, d.target_name, d.failure.value,
+                   self.clock(), 0.0, evidence="held for people", service=service)
+        self.store.put(r)
+        self.held[d.target_name] = r
+
+    def release(self, name: str, kind: Kind, why: str) -> Record | None:
+        """End the hold of ``name`` (``fixed``: it recovered by itself; ``superseded``: a
+        person resumed it); the ladder starts again at rung 1. None when not held."""
+        r = self.held.pop(name, None)
+        if r is None:
+            return None
+        now = self.clock()
+        done = Record(r.container_id, r.action, r.decided_at, r.container, r.failure,
+                      r.acted_at, r.window_s, kind.value, why, now, now - r.acted_at,
+                      r.service, r.watched_id)
+        self.store.put(done)
+        log.warning("%s released from its hold: %s", name, why)
+        return done
+
+    def settle(self, cid: str) -> None:
+        """Judge ``cid``'s windows now (a recurrence is given at once, before the next
+        decision on it reads its steps), keeping those still pending."""
+        ws = self.windows.get(cid)
+        if not ws:
+            return
+        now, s = self.clock(), self.settings
+        left = []
+        for w in ws:
+            v = judge(w.attempt, w.seen, now, s.max_gap_s, s.settle_s)
+            if v.final:
+                self._record(w, v)
+            else:
+                left.append(w)
+        if left:
+            self.windows[cid] = left
+        else:
+            del self.windows[cid]
+
+    def steps(self, name: str, failure: Failure) -> list[ladder.Step]:
+        """The actions taken on ``name`` for ``failure``, with their verdicts (pending
+        ones included), oldest first: the ladder's input."""
+        out = []
+        for r in self.store.of_target(name):
+            if r.failure != failure.value:
+                continue
+            try:
+                action, kind = Action(r.action), Kind(r.kind)
+            except ValueError:
+                continue  # another version's row: not a step this ladder knows
+            out.append(ladder.Step(action, r.decided_at,
+                                   Verdict(kind, r.evidence, r.judged_at, r.after_s)))
+        return out
+
+    def tallies(self, s: LadderSettings) -> dict[fixrate.Key, fixrate.Tally]:
+        """Fix-rate counts over ``s.learn_window_s`` (read again after a verdict, or a
+        minute after the last read)."""
+        now = self.clock()
+        if self._tallies is not None and now - self._tallies[0] < _TALLY_EVERY_S:
+            return self._tallies[1]
+        tried = []
+        for r in self.store.judged_since(now - s.learn_window_s):
+            try:
+                tried.append(fixrate.Tried(r.fix_key, Failure(r.failure), Action(r.action),
+                                           Kind(r.kind), r.judged_at or now))
+            except ValueError:
+                continue
+        counts = fixrate.tally((t for t in tried if t.action is not ladder.HOLD), now,
+                               s.learn_window_s)
+        self._tallies = (now, counts)
+        return counts
 
     def observe(self, c: ContainerState, failure: Failure | None, now: float) -> None:
         """What the main loop saw of ``c`` just now."""
@@ -119,14 +209,30 @@ class Verifier:
     def _record(self, w: Window, v: Verdict) -> None:
         r = w.record
         done = Record(r.container_id, r.action, r.decided_at, r.container, r.failure,
-                      r.acted_at, r.window_s, v.kind.value, v.evidence, v.at, v.after_s)
+                      r.acted_at, r.window_s, v.kind.value, v.evidence, v.at, v.after_s,
+                      r.service, r.watched_id)
         self.store.put(done)
+        self._tallies = None  # the counts changed
         self.metrics.verdicts.labels(r.action, r.failure, v.kind.value).inc()
+        if v.kind is Kind.FIXED and v.at is not None:
+            opened = self._incident_opened(r)
+            self.metrics.recovery.labels(r.action, r.failure).observe(max(0.0, v.at - opened))
         line = f"verdict on {r.action} {r.container}: {v.kind.value}: {v.evidence}"
         if v.kind in (Kind.RECURRED, Kind.NOT_FIXED):
             log.warning("%s", line)
         else:
             log.info("%s", line)
+
+    def _incident_opened(self, r: Record) -> float:
+        """When the incident that ``r`` ended was opened: its first live step's decision
+        (the first action taken on the problem)."""
+        try:
+            before = [s for s in self.steps(r.container, Failure(r.failure))
+                      if s.at < r.decided_at]
+        except ValueError:
+            return r.decided_at
+        live = ladder.live(before)  # the rungs that did not hold before ``r`` did
+        return live[0].at if live else r.decided_at
 
     def open_rows(self) -> list[dict[str, object]]:
         """The windows still running, for ``/status`` (called from HTTP threads: it reads

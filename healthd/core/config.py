@@ -21,7 +21,7 @@ from healthd.core import autoheal_env
 from healthd.core.control import parse_approval
 from healthd.core.model import Action
 from healthd.core.notifyconfig import NotificationSettings, parse_targets
-from healthd.core.outcomeconfig import parse_verify
+from healthd.core.outcomeconfig import parse_ladder, parse_verify
 from healthd.core.settings import (
     DEFAULT_TABLE,
     SEVERITIES,
@@ -285,14 +285,16 @@ def build(
     problems += errs
     verify, errs = parse_verify(data.pop("verify", {}))
     problems += errs
+    ladder, errs = parse_ladder(data.pop("ladder", {}))
+    problems += errs
     for extra in data:
         allowed = ", ".join([*SECTIONS, "decisions", "dependencies", "notify", "approval",
-                             "verify"])
+                             "verify", "ladder"])
         problems.append(f"{extra}: unknown section; allowed: {allowed}")
     if problems:
         raise ConfigError(problems)
     return Config(decisions=table, dependencies=deps, notify=targets, approval=approval,
-                  verify=verify,
+                  verify=verify, ladder=ladder,
                   **sections)
 
 

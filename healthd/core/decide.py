@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from healthd.core import churn, control, labels, stack, swarm
+from healthd.core import churn, control, escalate, fixrate, labels, ladder, stack, swarm
 from healthd.core.model import (
     ENGINE_ACTIONS,
     Action,
@@ -67,6 +67,11 @@ class Context:
     started_at: float = 0.0  # when healthd started (guards.start_period_s counts from it)
     redeploys: Sequence[churn.Churn] = ()  # recent creates/destroys of projects' containers
     backup_running: bool = False  # docker-volume-backup is stopping its containers
+    # The escalation ladder (core.escalate): the target's facts, its steps for the failure
+    # decided on (verdicts included), and the fix rates; None: no ladder for this decision.
+    ladder_target: ladder.Target | None = None
+    steps: Sequence[ladder.Step] = ()
+    tallies: Mapping[fixrate.Key, fixrate.Tally] = field(default_factory=dict)
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
@@ -367,6 +372,8 @@ def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decis
     if cls is None:
         return None
     d = plan(c, cls, ctx)
+    if ctx.ladder_target is not None:
+        d = escalate.climb(d, c, ctx.config.ladder, ctx.ladder_target, ctx.steps, ctx.tallies)
     for stage in STAGES:
         if d.suppressed_by is not None:
             break

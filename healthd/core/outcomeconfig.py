@@ -15,6 +15,7 @@ config.toml shape::
     settle_s = 30        # the problem still seen this long after the action: not_fixed
 
     [ladder]
+    enabled = true       # false: no ladder; the decision table's action every time
     unhealthy = ["restart", "recreate", "alert-and-hold"]
     resource_exhaustion = ["restart", "scale_up", "alert-and-hold"]  # oom_killed,
                          # resource_pressure and predicted_exhaustion, unless named alone
@@ -40,7 +41,7 @@ VERIFY_KEYS = ("default", *(a.value for a in VERIFIED), "max_gap_s", "settle_s")
 # Classifications that can have a ladder: a target's own problems (not its upstream's).
 LADDERED = tuple(f for f in Failure if f not in verdict.NOT_ITS_OWN)
 ALIAS = "resource_exhaustion"  # sets the ladder of every ladder.RESOURCE_EXHAUSTION class
-LADDER_KEYS = ("skip_below", "min_tries", "learn_window_s", ALIAS,
+LADDER_KEYS = ("enabled", "skip_below", "min_tries", "learn_window_s", ALIAS,
                *(f.value for f in LADDERED))
 RUNG_NAMES = tuple(ladder.rung_name(a) for a in ladder.RUNGS)
 _MAX_S = 1e9  # about 31 years: anything longer is a typo
@@ -72,6 +73,7 @@ class LadderSettings:
     skip_below: float = fixrate.SKIP_BELOW
     min_tries: int = fixrate.MIN_TRIES
     learn_window_s: float = fixrate.WINDOW_S
+    enabled: bool = True
 
     def ladder_for(self, failure: Failure) -> tuple[Action, ...] | None:
         """The ladder of a classification; None: it has none (the decision table's single
@@ -143,13 +145,18 @@ def parse_ladder(raw: Any) -> tuple[LadderSettings, list[str]]:
         return LadderSettings(), [f"ladder: expected a table, got {type(raw).__name__}"]
     problems: list[str] = []
     s = LadderSettings()
-    below, tries, window = s.skip_below, s.min_tries, s.learn_window_s
+    below, tries, window, enabled = s.skip_below, s.min_tries, s.learn_window_s, s.enabled
     ladders = dict(ladder.DEFAULT_LADDERS)
     alone: dict[Failure, tuple[Action, ...]] = {}
     for k, v in raw.items():
         key = f"ladder.{k}"
         if k not in LADDER_KEYS:
             problems.append(f"{key}: unknown key; allowed: {', '.join(LADDER_KEYS)}")
+        elif k == "enabled":
+            if not isinstance(v, bool):
+                problems.append(f"{key}: expected true or false, got {v!r}")
+            else:
+                enabled = v
         elif k == "skip_below":
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                 problems.append(f"{key}: expected a fraction 0..1 (0 never skips), got {v!r}")
@@ -175,7 +182,7 @@ def parse_ladder(raw: Any) -> tuple[LadderSettings, list[str]]:
             else:
                 alone[Failure(k)] = rungs
     ladders.update(alone)
-    return LadderSettings(tuple(ladders.items()), below, tries, window), problems
+    return LadderSettings(tuple(ladders.items()), below, tries, window, enabled), problems
 
 
 def parse_rungs(key: str, v: Any) -> tuple[tuple[Action, ...], str | None]:

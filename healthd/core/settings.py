@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from healthd.core.control import ApprovalSettings
 from healthd.core.model import Action, Failure, Health, Resource
 from healthd.core.notifyconfig import NotificationSettings, NotifyTarget
-from healthd.core.outcomeconfig import VerifySettings
+from healthd.core.outcomeconfig import LadderSettings, VerifySettings
 from healthd.core.swarmconfig import SwarmSettings
 from healthd.foresight.settings import ForecastSettings
 
@@ -296,6 +296,7 @@ class Config:
     notify: tuple[NotifyTarget, ...] = ()  # the [[notify]] targets; none by default
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     verify: VerifySettings = field(default_factory=VerifySettings)
+    ladder: LadderSettings = field(default_factory=LadderSettings)
 
     @property
     def state_path(self) -> str:

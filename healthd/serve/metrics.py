@@ -27,6 +27,9 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 EVENT_VERBS = ("start", "die", "oom", "kill", "health_status", "create", "destroy", "restart",
                "stop")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A recovery is only known once the fix held for its window (600 s by default).
+RECOVERY_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+                    7200.0, 14400.0)
 # Notification latency includes group_wait_s (30 s by default) and retries after outages.
 NOTIFY_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0)
 NOTIFY_RESULTS = ("sent", "failed", "dropped", "suppressed")
@@ -73,6 +76,11 @@ class Metrics:
                                 "Verdicts on healthd's own actions once their window closed"
                                 " (fixed, recurred, not_fixed, superseded)",
                                 ["action", "classification", "verdict"], registry=r)
+        # From the incident's first action to the verdict "fixed" on the one that held.
+        self.recovery = Histogram("healthd_recovery_seconds",
+                                  "From the first action on a problem to the verdict fixed",
+                                  ["action", "classification"], buckets=RECOVERY_BUCKETS,
+                                  registry=r)
         self.stats_path = Gauge("healthd_stats_path_info",
                                 "Stats path in use (1 for the active one)", ["path"], registry=r)
         self.forecast_eta = Gauge("healthd_forecast_exhaustion_seconds",

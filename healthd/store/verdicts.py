@@ -38,12 +38,16 @@ CREATE TABLE IF NOT EXISTS verdicts (
     evidence TEXT NOT NULL,
     judged_at REAL,
     after_s REAL,
+    service TEXT,                 -- the fix-rate key: "project/service", else the name
+    watched_id TEXT,              -- the container watched (a recreate's new one)
     PRIMARY KEY (container_id, action, decided_at)
 );
 CREATE INDEX IF NOT EXISTS verdicts_kind ON verdicts (kind);
 """
 _COLUMNS = ("container_id", "action", "decided_at", "container", "failure", "acted_at",
-            "window_s", "kind", "evidence", "judged_at", "after_s")
+            "window_s", "kind", "evidence", "judged_at", "after_s", "service", "watched_id")
+# Columns added after the table first shipped: a state file from then gets them at start.
+_ADDED = ("service", "watched_id")
 _UPSERT = (f"INSERT OR REPLACE INTO verdicts ({', '.join(_COLUMNS)}) VALUES "
            f"({', '.join('?' * len(_COLUMNS))})")
 _TEXT = ("container_id", "action", "container", "failure", "kind", "evidence")
@@ -65,6 +69,18 @@ class Record:
     evidence: str = ""
     judged_at: float | None = None
     after_s: float | None = None
+    service: str | None = None  # the fix-rate key; None: the container's name
+    watched_id: str | None = None  # the container watched; None: ``container_id``
+
+    @property
+    def watched(self) -> str:
+        """The container whose observations judge it (a recreate's is the new one)."""
+        return self.watched_id or self.container_id
+
+    @property
+    def fix_key(self) -> str:
+        """What fix rates are counted per: its service, else its container's name."""
+        return self.service or self.container
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -86,6 +102,9 @@ def _record(values: tuple[Any, ...]) -> Record | None:
     v = dict(zip(_COLUMNS, values, strict=True))
     if any(not isinstance(v[c], str) for c in _TEXT):
         return None
+    for c in ("service", "watched_id"):
+        if v[c] is not None and not isinstance(v[c], str):
+            v[c] = None
     for c in (*_TIMES, "judged_at", "after_s"):
         x = v[c]
         if x is None and c not in _TIMES:
@@ -94,6 +113,16 @@ def _record(values: tuple[Any, ...]) -> Record | None:
             return None
         v[c] = float(x)
     return Record(**v)
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Bring a ``verdicts`` table from before ``_ADDED`` up to date (SQLite's ADD COLUMN
+    keeps the rows; old rows read None there)."""
+    have = {str(r[1]) for r in db.execute("PRAGMA table_info(verdicts)")}
+    with db:
+        for c in _ADDED:
+            if c not in have:
+                db.execute(f"ALTER TABLE verdicts ADD COLUMN {c} TEXT")
 
 
 class VerdictStore:
@@ -112,6 +141,8 @@ class VerdictStore:
         try:
             self._db = (statefile.connect_ro(path) if readonly
                         else statefile.connect_beside(path, _SCHEMA, busy_timeout_s))
+            if not readonly:
+                _add_columns(self._db)
         except (sqlite3.Error, OSError) as exc:
             self._failed(f"cannot open {path}: {exc}")
 
@@ -175,6 +206,21 @@ class VerdictStore:
         decision time): what ``healthd history`` joins its rows on."""
         where, args = ("WHERE container = ?", (container,)) if container else ("", ())
         return {(r.container, r.action, r.decided_at): r for r in self._select(where, args)}
+
+    def of_target(self, container: str) -> list[Record]:
+        """Every verdict on actions taken on ``container`` (by name), oldest first: the
+        steps its ladder has taken."""
+        return sorted(self._select("WHERE container = ?", (container,)),
+                      key=lambda r: r.decided_at)
+
+    def judged_since(self, since: float) -> list[Record]:
+        """Every final verdict given after ``since`` (epoch seconds): what fix rates count."""
+        return [r for r in self._select("WHERE judged_at > ?", (since,))
+                if r.kind != "pending" and r.judged_at is not None and r.judged_at > since]
+
+    def every(self) -> list[Record]:
+        """Every verdict kept, oldest first (``history --incidents``, ``--outcomes``)."""
+        return sorted(self._select("", ()), key=lambda r: r.decided_at)
 
     def close(self) -> None:
         """Write what waits (if the file takes it) and close."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from healthd.act.verify import Verifier
 from healthd.core.model import Action, ContainerState, Decision, Failure
-from healthd.core.outcomeconfig import VerifySettings
+from healthd.core.outcomeconfig import LadderSettings, VerifySettings
+from healthd.core.verdict import Kind
 from healthd.serve.metrics import Metrics
 from healthd.store.verdicts import Record, VerdictStore
 
@@ -61,10 +62,72 @@ def test_a_label_sets_the_window_and_a_crash_after_well_is_recurred() -> None:
     assert (r.kind, r.after_s) == ("recurred", 6.0)
 
 
-def test_only_restarts_are_watched_for_now() -> None:
+def test_a_recreate_is_watched_on_the_container_it_made() -> None:
+    clock, store = Clock(1001.0), VerdictStore(None)
+    v = Verifier(VerifySettings(default_s=10.0), store, Metrics(), clock)
+    v.opened(decision(Action.RECREATE), None, service="shop/api", watched_id="c2")
+    assert list(v.windows) == ["c2"]
+    v.gone("c1", 1001.5)  # the old container, removed by the recreate itself
+    new = ContainerState(id="c2", name="api")
+    for t in range(1002, 1013, 2):
+        clock.t = float(t)
+        v.observe(new, None, clock.t)
+    v.tick()
+    (r,) = store.for_container("api").values()
+    assert (r.kind, r.watched_id, r.service) == ("fixed", "c2", "shop/api")
+
+
+def test_scale_actions_are_not_watched() -> None:
     v = Verifier(VerifySettings(), VerdictStore(None), Metrics(), Clock(1001.0))
-    v.opened(decision(Action.RECREATE), None)
+    v.opened(decision(Action.SCALE_UP), None)
     assert v.windows == {}
+
+
+def test_a_recurrence_settled_before_a_decision_is_a_step_of_the_ladder() -> None:
+    clock, store, m = Clock(1001.0), VerdictStore(None), Metrics()
+    v = Verifier(VerifySettings(default_s=600.0), store, m, clock)
+    c = ContainerState(id="c1", name="api")
+    v.opened(decision(), c)
+    (step,) = v.steps("api", Failure.CRASHED)
+    assert (step.action, step.verdict.kind.value) == (Action.RESTART, "pending")
+    clock.t = 1003.0
+    v.observe(c, None, clock.t)
+    clock.t = 1010.0
+    v.observe(ContainerState(id="c1", name="api", status="exited"), Failure.CRASHED, clock.t)
+    v.settle("c1")  # no tick: the next decision must see the verdict already
+    (step,) = v.steps("api", Failure.CRASHED)
+    assert step.verdict.kind.value == "recurred"
+    assert v.steps("api", Failure.UNHEALTHY) == []
+
+
+def test_a_hold_is_kept_and_released_and_not_counted_as_a_fix_rate() -> None:
+    clock, store = Clock(2000.0), VerdictStore(None)
+    v = Verifier(VerifySettings(), store, Metrics(), clock)
+    hold = Decision(action=Action.ALERT, target_id="c1", target_name="api",
+                    rule="crashed.critical.ladder_hold", failure=Failure.CRASHED, at=2000.0)
+    v.hold(hold, None)
+    assert "api" in v.held
+    again = Verifier(VerifySettings(), store, Metrics(), clock)  # healthd started again
+    assert again.resume() == 0 and "api" in again.held and again.windows == {}
+    clock.t = 2100.0
+    r = again.release("api", Kind.FIXED, "recovered by itself while held")
+    assert r is not None and r.kind == "fixed" and r.after_s == 100.0
+    assert again.release("api", Kind.FIXED, "twice") is None
+    assert again.tallies(LadderSettings()) == {}
+
+
+def test_tallies_count_final_verdicts_per_service_within_the_learning_window() -> None:
+    store = VerdictStore(None)
+    for i in range(6):
+        store.put(Record(f"c{i}", "restart", 1000.0 + i, f"api-{i}", "oom_killed", 1001.0 + i,
+                         60.0, "not_fixed", "oom again", 1030.0 + i, None, "shop/api"))
+    store.put(Record("old", "restart", 10.0, "api-9", "oom_killed", 11.0, 60.0, "fixed", "",
+                     50.0, None, "shop/api"))  # outside the window
+    v = Verifier(VerifySettings(), store, Metrics(), Clock(5000.0))
+    t = v.tallies(LadderSettings(learn_window_s=4500.0))
+    (key, tally), = t.items()
+    assert key == ("shop/api", Failure.OOM_KILLED, Action.RESTART)
+    assert (tally.not_fixed, tally.fixed) == (6, 0)
 
 
 def test_a_window_from_the_state_file_is_resumed_and_judged() -> None:

@@ -100,7 +100,7 @@ def test_a_bad_verify_key_is_named_with_what_is_allowed(
 
 
 @pytest.mark.parametrize(("table", "key", "says"), [
-    ({"unhelthy": ["alert-and-hold"]}, "ladder.unhelthy", "unknown key; allowed: skip_below"),
+    ({"unhelthy": ["alert-and-hold"]}, "ladder.unhelthy", "unknown key; allowed: enabled, skip_below"),
     ({"dependency_failure": ["alert-and-hold"]}, "ladder.dependency_failure", "unknown key"),
     ({"unhealthy": "restart"}, "ladder.unhealthy",
      'expected a list of rungs such as ["restart", "recreate", "alert-and-hold"]'),
@@ -121,9 +121,10 @@ def test_a_bad_verify_key_is_named_with_what_is_allowed(
     ({"min_tries": 2.5}, "ladder.min_tries", "expected an integer >= 1"),
     ({"min_tries": True}, "ladder.min_tries", "expected an integer >= 1"),
     ({"learn_window_s": 0}, "ladder.learn_window_s", "expected seconds > 0"),
+    ({"enabled": "yes"}, "ladder.enabled", "expected true or false"),
 ], ids=["typo", "not-its-own", "not-a-list", "not-strings", "unknown-rung", "twice",
         "no-people", "people-first", "empty", "alias-no-people", "percent", "text-fraction",
-        "zero-tries", "float-tries", "bool-tries", "zero-window"])
+        "zero-tries", "float-tries", "bool-tries", "zero-window", "enabled-text"])
 def test_a_bad_ladder_key_is_named_with_what_is_allowed(
         table: dict[str, object], key: str, says: str) -> None:
     lad, problems = outcomeconfig.parse_ladder(table)

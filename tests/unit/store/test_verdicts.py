@@ -51,7 +51,7 @@ def test_rows_healthd_would_not_write_are_skipped(tmp_path: Path) -> None:
     VerdictStore(path).put(rec())
     db = sqlite3.connect(path)
     db.execute("INSERT INTO verdicts VALUES ('c9','restart','soon','x','crashed',1,1,"
-               "'pending','',NULL,NULL)")
+               "'pending','',NULL,NULL,NULL,NULL)")
     db.commit()
     assert [r.container_id for r in VerdictStore(path).open_windows()] == ["c1"]
 
