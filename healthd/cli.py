@@ -243,8 +243,10 @@ def _client_token(daemon: settings.DaemonSettings, given: str | None) -> str | N
 @click.option("--watch", is_flag=True, help="Redraw the table in place until Ctrl-C.")
 @click.option("--every", default=2.0, show_default=True, type=click.FloatRange(min=0.2),
               help="Seconds between redraws with --watch.")
+@click.option("--outcomes", is_flag=True,
+              help="How often each action fixed each kind of problem (fix rates).")
 def status(url: str | None, as_json: bool, explain: str | None, token: str | None,
-           watch: bool, every: float) -> None:
+           watch: bool, every: float, outcomes: bool) -> None:
     """Ask the running daemon what it sees and did."""
     daemon_cfg = _load(None, {}).daemon
     token = _client_token(daemon_cfg, token)
@@ -274,6 +276,9 @@ def status(url: str | None, as_json: bool, explain: str | None, token: str | Non
         sys.exit(1)
     if as_json:
         click.echo(json.dumps(snap, indent=2))
+    elif outcomes:
+        click.echo(status_view.render_outcomes(snap.get("outcomes") or [],
+                                               _load(None, {}).ladder.learn_window_s))
     elif explain:
         line = status_view.explain(snap, explain)
         if line is None:
@@ -305,7 +310,10 @@ def healthz(url: str | None) -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1))
 @click.option("--container", default=None, help="Only this container's rows.")
 @click.option("--json", "as_json", is_flag=True)
-def history(state: str | None, limit: int, container: str | None, as_json: bool) -> None:
+@click.option("--incidents", is_flag=True,
+              help="Incidents (the rungs taken for one problem, with their verdicts) instead.")
+def history(state: str | None, limit: int, container: str | None, as_json: bool,
+            incidents: bool) -> None:
     """List recorded decisions and actions (reads the store; works while the daemon is down)."""
     from healthd.store import ledger, verdicts
 
@@ -314,6 +322,11 @@ def history(state: str | None, limit: int, container: str | None, as_json: bool)
     if not os.path.exists(path):
         click.echo(f"error: no state file at {path}", err=True)
         sys.exit(2)
+    if incidents:
+        from healthd import cli_control
+
+        sys.exit(cli_control.incidents(path, container, limit, as_json,
+                                       cfg.verify.default_s))
     try:
         store = ledger.Ledger(path, readonly=True)
         rows = [r.as_dict() for r in store.history(limit, container)]

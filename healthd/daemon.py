@@ -546,5 +546,7 @@ class Daemon:
             "ledger": self.ledger.health().as_dict(),
             "swarm": self.cluster.snapshot(),
             "verifying": self.verifier.open_rows(),
+            "incidents": self.verifier.incident_rows(),
+            "outcomes": self.verifier.outcome_rows(self.cfg.ladder),
             **self.control.snapshot(),
         }

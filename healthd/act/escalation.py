@@ -50,7 +50,7 @@ class Escalation:
         service = topology.service_of(d.target_id) if topology is not None else None
         self.verifier.hold(d, service)
         chain = d.notes[-1] if d.notes else "its rungs did not hold"
-        self.control.hold(d.target_name, f"{ladder.HOLD_NAME}: {chain}")
+        self.control.hold(d.target_name, f"held for people ({ladder.HOLD_NAME}): {chain}")
 
     def recovered(self, c: ContainerState) -> None:
         """``c`` shows no problem now: a hold on it ends, and its ladder with it."""

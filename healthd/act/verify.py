@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from healthd.core import fixrate, labels, ladder
+from healthd.core import fixrate, incident, labels, ladder
 from healthd.core.model import Action, ContainerState, Decision, Failure
 from healthd.core.outcomeconfig import LadderSettings, VerifySettings
 from healthd.core.verdict import Attempt, Change, Kind, Observation, Verdict, judge
@@ -180,8 +180,15 @@ class Verifier:
 
     def observe(self, c: ContainerState, failure: Failure | None, now: float) -> None:
         """What the main loop saw of ``c`` just now."""
-        for w in self.windows.get(c.id, ()):
-            w.add(Observation(now, c.running, c.health, failure))
+        ws = self.windows.get(c.id)
+        if not ws:
+            return
+        # Stopped through the API (healthd's own stops end before its windows open): the
+        # target was changed by someone else, whatever its exit code looks like.
+        o = (Observation(now, change=Change.STOPPED) if c.stopped_on_purpose and not c.running
+             else Observation(now, c.running, c.health, failure))
+        for w in ws:
+            w.add(o)
 
     def gone(self, cid: str, now: float) -> None:
         """``cid`` was removed (by someone else: healthd's restarts keep the container)."""
@@ -233,6 +240,19 @@ class Verifier:
             return r.decided_at
         live = ladder.live(before)  # the rungs that did not hold before ``r`` did
         return live[0].at if live else r.decided_at
+
+    def incident_rows(self) -> list[dict[str, object]]:
+        """The incidents still open (a window running, a rung due, or held for people),
+        for ``/status`` (HTTP threads: the store has its own lock)."""
+        found = incident.incidents((r.taken() for r in self.store.every()), self.clock(),
+                                   self.settings.default_s)
+        return [i.as_dict() for i in found if i.is_open]
+
+    def outcome_rows(self, s: LadderSettings) -> list[dict[str, object]]:
+        """Fix rates per (service, classification, action) over ``s.learn_window_s``, for
+        ``/status`` (``healthd status --outcomes``)."""
+        return incident.outcome_rows(self._tallies[1] if self._tallies is not None
+                                     else self.tallies(s))
 
     def open_rows(self) -> list[dict[str, object]]:
         """The windows still running, for ``/status`` (called from HTTP threads: it reads

@@ -373,7 +373,8 @@ def decide(c: ContainerState, cls: Classification | None, ctx: Context) -> Decis
         return None
     d = plan(c, cls, ctx)
     if ctx.ladder_target is not None:
-        d = escalate.climb(d, c, ctx.config.ladder, ctx.ladder_target, ctx.steps, ctx.tallies)
+        d = escalate.climb(d, c, ctx.config.ladder, ctx.ladder_target, ctx.steps, ctx.tallies,
+                           ctx.config.verify.default_s)
     for stage in STAGES:
         if d.suppressed_by is not None:
             break

@@ -43,15 +43,30 @@ def target_of(c: ContainerState, topology: Topology | None) -> ladder.Target:
                          scalable=scalable)
 
 
+def current(steps: Sequence[ladder.Step], now: float, quiet_s: float) -> list[ladder.Step]:
+    """The steps of the incident under way at ``now``: ``ladder.live``'s, unless its last
+    rung failed more than ``quiet_s`` ago with nothing done since. The target then got
+    well by itself in between (a problem that stays is decided on within seconds), and a
+    problem now is a new incident: it starts at rung 1 again. A hold never lapses."""
+    live = ladder.live(steps)
+    if not live:
+        return live
+    last = live[-1]
+    if last.action is ladder.HOLD or not last.verdict.final:
+        return live
+    ended = last.verdict.at if last.verdict.at is not None else last.at
+    return [] if now - ended > quiet_s else live
+
+
 def climb(d: Decision, c: ContainerState, settings: LadderSettings | None,
           target: ladder.Target, steps: Sequence[ladder.Step],
-          tallies: Mapping[fixrate.Key, fixrate.Tally]) -> Decision:
+          tallies: Mapping[fixrate.Key, fixrate.Tally], quiet_s: float = 600.0) -> Decision:
     """``d`` (the table's plan for ``c``) as the ladder has it: unchanged without a ladder
     for its classification or when the table chose no fixing action; else the rung to
     take now, a wait, the alert to people, or a hold.
 
     steps: this target's judged and pending actions for ``d.failure`` (any order, any age:
-    ``ladder.live`` finds where the incident under way starts)."""
+    ``current`` finds where the incident under way starts); quiet_s: see ``current``."""
     failure = d.failure
     if (settings is None or not settings.enabled or failure is None
             or d.action not in LADDERED_ACTIONS or d.suppressed_by is not None
@@ -60,13 +75,13 @@ def climb(d: Decision, c: ContainerState, settings: LadderSettings | None,
     rungs = settings.ladder_for(failure)
     if rungs is None:
         return d
-    live = ladder.live(steps)
+    live = current(steps, d.at, quiet_s)
     if live and live[-1].action is ladder.HOLD:
         since = clock(live[-1].at)
         return dataclasses.replace(d, suppressed_by=(
             f"{HELD}: held for people since {since} after "
             f"{'; '.join(ladder.said(s) for s in live[:-1]) or 'its rungs'}"))
-    choice = ladder.next_rung(rungs, target, failure, steps, tallies, settings.skip_below,
+    choice = ladder.next_rung(rungs, target, failure, live, tallies, settings.skip_below,
                               settings.min_tries, settings.learn_window_s)
     tail = choice.explain.split(": ", 1)[-1]  # the chain, skips and "rung k of n"
     if choice.waits:

@@ -70,6 +70,7 @@ class Change(str, enum.Enum):
     REMOVED = "removed"
     RECREATED = "recreated"
     UPDATED = "updated"
+    STOPPED = "stopped"  # through the engine API (a person, a redeploy), not by a crash
 
 
 # Classifications that are not the target's own problem: its upstream's incident, a

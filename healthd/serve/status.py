@@ -147,8 +147,33 @@ def render_status(snap: dict[str, Any]) -> str:
     lines += swarm_lines(snap.get("swarm"), now)
     lines += ledger_lines(snap.get("ledger"), now)
     lines += control_lines(snap, now)
+    lines += [f"INCIDENT {incident_line(i)}" for i in snap.get("incidents") or []]
     lines.append(table(head + body))
     return "\n".join(lines)
+
+
+def incident_line(i: dict[str, Any]) -> str:
+    """One incident (``core.incident.Incident.as_dict``) in one line."""
+    end = i.get("state") or "open"
+    if i.get("closed"):
+        end = f"{end} {datetime.fromtimestamp(float(i['closed'])).strftime('%m-%d %H:%M:%S')}"
+    opened = datetime.fromtimestamp(float(i.get("opened") or 0)).strftime("%m-%d %H:%M:%S")
+    return (f"{i.get('id')}: {str(i.get('failure')).replace('_', ' ')} on {i.get('target')}, "
+            f"opened {opened}, {end}: {i.get('chain')}")
+
+
+def render_outcomes(rows: Sequence[dict[str, Any]], window_s: float | None = None) -> str:
+    """Fix rates per service, classification and action (``healthd status --outcomes``)."""
+    if not rows:
+        return "no judged actions yet"
+    head = [["SERVICE", "CLASSIFICATION", "ACTION", "FIXED", "RECURRED", "NOT FIXED",
+             "SUPERSEDED", "FIX RATE"]]
+    body = [[str(r["service"]), str(r["classification"]), str(r["action"]), str(r["fixed"]),
+             str(r["recurred"]), str(r["not_fixed"]), str(r["superseded"]),
+             "-" if r.get("fix_rate") is None
+             else f"{float(r['fix_rate']) * 100:.0f} % of {r['tries']}"] for r in rows]
+    span = f" in the last {window_s / 86400:g} days" if window_s else ""
+    return f"what fixed what{span}\n" + table(head + body)
 
 
 def _until(now: float, t: float | None) -> str:

@@ -21,6 +21,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from healthd.core.incident import Taken
 from healthd.store import statefile
 
 log = logging.getLogger("healthd")
@@ -90,6 +91,11 @@ class Record:
     def values(self) -> tuple[Any, ...]:
         """Column values in table order."""
         return tuple(getattr(self, c) for c in _COLUMNS)
+
+    def taken(self) -> Taken:
+        """As a step of an incident (``core.incident``)."""
+        return Taken(self.container, self.failure, self.action, self.decided_at, self.kind,
+                     self.evidence, self.judged_at)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (``healthd history --json``'s ``verdict``)."""

@@ -126,3 +126,12 @@ def test_target_of_a_compose_replica_knows_recreate_and_its_scale_bounds() -> No
     assert (t.service, t.recreatable, t.scalable) == ("shop/api", True, True)
     lone = escalate.target_of(api("b"), topo)
     assert (lone.service, lone.recreatable, lone.scalable) == (None, False, False)
+
+
+def test_a_failed_rung_long_ago_with_nothing_since_starts_a_new_incident() -> None:
+    old = (step(Action.RESTART, NOW - 7200, Kind.RECURRED),)
+    d = run(target=COMPOSE, steps=old, name="shop_api_1")
+    assert d.action is Action.RESTART and "; rung 1 of 3" in d.explain()
+    held = (step(Action.RESTART, NOW - 7200, Kind.RECURRED),
+            step(Action.ALERT, NOW - 7100, Kind.PENDING))
+    assert run(steps=held).suppressed_by is not None  # a hold never lapses

@@ -100,7 +100,8 @@ def test_a_bad_verify_key_is_named_with_what_is_allowed(
 
 
 @pytest.mark.parametrize(("table", "key", "says"), [
-    ({"unhelthy": ["alert-and-hold"]}, "ladder.unhelthy", "unknown key; allowed: enabled, skip_below"),
+    ({"unhelthy": ["alert-and-hold"]}, "ladder.unhelthy",
+     "unknown key; allowed: enabled, skip_below"),
     ({"dependency_failure": ["alert-and-hold"]}, "ladder.dependency_failure", "unknown key"),
     ({"unhealthy": "restart"}, "ladder.unhealthy",
      'expected a list of rungs such as ["restart", "recreate", "alert-and-hold"]'),

@@ -289,3 +289,24 @@ def test_swarm_services_nodes_and_the_leader_are_shown() -> None:
     assert "node1, node2" in text and "10 s ago" in text
     assert "drain (by healthd on node1)" in text
     assert swarm_lines(None, 0.0) == []
+
+
+# --- incidents and outcomes -------------------------------------------------------------
+def test_an_open_incident_is_shown_with_its_chain() -> None:
+    inc = {"id": "api@1700000000", "target": "api", "failure": "unhealthy",
+           "opened": 1_700_000_000.0, "closed": None, "state": "held",
+           "chain": "restart recurred → recreate recurred → alert-and-hold held"}
+    text = status.render_status(snap(incidents=[inc]))
+    (line,) = [x for x in lines_of(text) if x.startswith("INCIDENT ")]
+    assert "api@1700000000: unhealthy on api" in line
+    assert line.endswith("held: restart recurred → recreate recurred → alert-and-hold held")
+
+
+def test_outcomes_print_counts_and_fix_rate() -> None:
+    rows = [{"service": "shop/api", "classification": "oom_killed", "action": "restart",
+             "fixed": 1, "recurred": 0, "not_fixed": 5, "superseded": 0, "pending": 0,
+             "tries": 6, "fix_rate": 1 / 6}]
+    text = status.render_outcomes(rows, 604800.0)
+    assert text.splitlines()[0] == "what fixed what in the last 7 days"
+    assert "17 % of 6" in text and "shop/api" in text
+    assert status.render_outcomes([]) == "no judged actions yet"

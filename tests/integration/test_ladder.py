@@ -1,0 +1,199 @@
+"""The escalation ladder on the real engine: a fix that does not hold takes the next rung,
+the last rung hands the target to people (one alert with the whole chain, then hands off
+until it recovers or a person resumes it), and a rung that never fixed a service's problem
+is skipped with the counts as the reason.
+
+Containers are named for what the test expects of them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from healthd.cli import main
+from healthd.store.verdicts import Record, VerdictStore
+from tests.compose import Project
+from tests.engine import Containers, Engine, wait_for
+from tests.integration.healthd_proc import Healthd
+from tests.integration.receiver import Receiver
+
+pytestmark = pytest.mark.engine
+
+# Healthy for about 3 s after every start (a restart clears /run, a tmpfs), then unhealthy:
+# no restart or recreate ever holds.
+RELAPSING = """
+version: "2.4"
+services:
+  api:
+    image: IMAGE
+    network_mode: none
+    command: sh -c "sleep 3; touch /run/bad; exec sleep 100000"
+    tmpfs: [/run]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD-SHELL", "test ! -e /run/bad"]
+      interval: 1s
+      timeout: 2s
+      retries: 1
+"""
+# Unhealthy at its first start only: a restart (same writable layer, fresh /run) fixes it.
+ONCE = RELAPSING.replace(
+    'sh -c "sleep 3; touch /run/bad; exec sleep 100000"',
+    'sh -c "test -e /ran || touch /ran /run/bad; exec sleep 100000"')
+# Long windows: each verdict must come from the relapse itself, not a window's end.
+LONG = {"verify": {"restart": 600.0, "recreate": 600.0}}
+
+
+TOKEN = "ladder-test-token-0123456789"
+
+
+def cli(h: Healthd, *args: str) -> Any:
+    """A command that reads the state file (works with healthd down)."""
+    out = CliRunner().invoke(main, [*args, "--state", str(h.state)],
+                             env={"HEALTHD_CONFIG": ""})
+    assert out.exit_code == 0, out.output
+    return out
+
+
+def ask(h: Healthd, *args: str) -> Any:
+    """A command that talks to the running healthd, as the operator 'tester'."""
+    who = ("--who", "tester") if args[0] != "status" else ()
+    out = CliRunner().invoke(main, [*args, "--url", h.url, "--token", TOKEN, *who],
+                             env={"HEALTHD_CONFIG": "", "HEALTHD_TOKEN": ""})
+    assert out.exit_code == 0, out.output
+    return out
+
+
+def history(h: Healthd, name: str) -> list[dict[str, Any]]:
+    return list(json.loads(cli(h, "history", "--json", "--container", name).output))
+
+
+def acted(h: Healthd, name: str) -> list[str]:
+    """Actions healthd carried out (or raised, for alerts) on ``name``, oldest first."""
+    rows = [r for r in h.rows(name) if r["outcome"] == "succeeded"]
+    return [r["action"] for r in sorted(rows, key=lambda r: float(r["at"]))]
+
+
+@pytest.fixture
+def project(engine: Engine, tmp_path: Path) -> Iterator[Project]:
+    p = Project(engine, tmp_path / "stack", RELAPSING, hint="relapse")
+    yield p
+    p.down()
+
+
+def test_a_relapsing_service_climbs_restart_recreate_then_is_held_for_people(
+        engine: Engine, project: Project, healthds: list[Healthd], tmp_path: Path) -> None:
+    rx = Receiver().up()
+    try:
+        h = Healthd(engine, tmp_path, cfg={**LONG, "daemon": {"token": TOKEN}},
+                    token=TOKEN).add_notify(
+            {"name": "ops", "kind": "webhook", "url": rx.url, "group_wait_s": 0.0,
+             "group_interval_s": 0.0, "retry_min_s": 0.05, "retry_max_s": 0.3})
+        healthds.append(h)
+        h.start()
+        project.up()
+        name = project.container("api")
+        wait_for(lambda: "alert" in acted(h, name), 90,
+                 what=f"the ladder to reach people: {acted(h, name)}\n{h.log()}")
+        # Hands off from here: the container stays unhealthy and nothing more is done.
+        h.wait_sweeps(6)
+        assert acted(h, name) == ["restart", "recreate", "alert"], h.log()
+        hold = next(r for r in h.rows(name) if r["action"] == "alert")
+        assert hold["rule"] == "unhealthy.critical.ladder_hold", hold
+        line = hold["explanation"]
+        assert "restart did not hold (unhealthy again " in line, line
+        assert "recreate did not hold (unhealthy again " in line, line
+        assert line.endswith("rung 3 of 3"), line
+
+        rows = history(h, name)
+        kinds = {r["action"]: (r["verdict"] or {}).get("kind") for r in rows}
+        assert kinds["restart"] == "recurred" and kinds["recreate"] == "recurred", rows
+        status = h.status()
+        held = [m for m in status["maintenance"] if m["target"] == name]
+        assert held and held[0]["who"] == "healthd ladder", status["maintenance"]
+        assert "restart did not hold" in held[0]["reason"]
+        shown = ask(h, "status").output
+        assert "held for people" in shown and f"INCIDENT {name}@" in shown, shown
+        assert "restart recurred → recreate recurred → alert-and-hold held" in shown, shown
+        incidents = json.loads(cli(h, "history", "--incidents", "--json").output)
+        mine = [i for i in incidents if i["target"] == name]
+        assert mine and mine[0]["state"] == "held", incidents
+        outcomes = ask(h, "status", "--outcomes").output
+        assert "unhealthy" in outcomes and "0 % of 1" in outcomes, outcomes
+
+        def alerts() -> list[dict[str, Any]]:
+            return [x for b in rx.bodies() for x in b["notices"]
+                    if x["container"] == name and "rung 3 of 3" in x["summary"]]
+        got = wait_for(alerts, 30, what=f"the hold at the webhook\n{h.log()}")
+        assert len(got) == 1 and "recreate did not hold" in got[0]["summary"], got
+
+        # A person takes it back: the ladder starts again at rung 1.
+        ask(h, "resume", name)
+        wait_for(lambda: acted(h, name)[3:4] == ["restart"], 60,
+                 what=f"rung 1 again after the resume: {acted(h, name)}\n{h.log()}")
+    finally:
+        rx.close()
+
+
+def test_a_restart_cut_short_by_a_compose_recreate_is_superseded(
+        engine: Engine, healthds: list[Healthd], tmp_path: Path) -> None:
+    project = Project(engine, tmp_path / "stack", ONCE, hint="redeployed")
+    h = Healthd(engine, tmp_path, cfg=LONG)
+    healthds.append(h)
+    h.start()
+    try:
+        _superseded_by_compose(h, project)
+    finally:
+        project.down()
+
+
+def _superseded_by_compose(h: Healthd, project: Project) -> None:
+    project.up()
+    name = project.container("api")
+    wait_for(lambda: [r for r in h.restarts(name) if r["outcome"] == "succeeded"], 60,
+             what=f"the first restart\n{h.log()}")
+    project.up("--force-recreate")  # someone redeploys during the restart's window
+
+    def first() -> dict[str, Any] | None:
+        rows = [r for r in history(h, name) if r["action"] == "restart"]
+        v = rows[-1]["verdict"] if rows else None  # newest first: the first restart is last
+        return v if v and v["kind"] != "pending" else None
+    v = wait_for(first, 30, what=f"the first restart's verdict\n{h.log()}")
+    assert v["kind"] == "superseded", (v, h.log())
+    assert "by someone else" in v["evidence"], v
+
+
+def test_restarts_that_never_fixed_memory_exhaustion_are_skipped_with_the_counts(
+        engine: Engine, containers: Containers, healthds: list[Healthd],
+        tmp_path: Path) -> None:
+    name = containers.name("should-not-restart-never-fixed")
+    h = Healthd(engine, tmp_path, cfg={"decisions": {
+        '"predicted_exhaustion.memory"': {"degraded": "none", "critical": "none"}}})
+    store = VerdictStore(str(h.state))
+    now = time.time()
+    for i in range(6):  # six OOM kills of this container an hour ago that no restart fixed
+        store.put(Record(f"old{i}", "restart", now - 3600 + i, name, "oom_killed",
+                         now - 3599 + i, 600.0, "not_fixed", "oom_killed again",
+                         now - 3500 + i))
+    store.close()
+    healthds.append(h)
+    h.start()
+    oom_once = ('if [ -e /ran ]; then exec sleep 1000; fi; touch /ran; '
+                'x=$(head -c 60000000 /dev/zero | tr "\\0" a); sleep 1000')
+    engine.cli("run", "-d", "--network", "none", "--name", name, "--memory", "32m",
+               "--memory-swap", "32m", engine.image, "sh", "-c", oom_once)
+    alerts = wait_for(lambda: [r for r in h.rows(name) if r["action"] == "alert"], 30,
+                      what=f"the hold after the OOM kill\n{h.log()}")
+    line = alerts[0]["explanation"]
+    assert (f"restart skipped: fixed 0 of 6 memory exhaustions of {name} in 7 days"
+            in line), line
+    assert "scale_up skipped: no replicas allowed" in line, line
+    h.wait_sweeps(3)
+    assert h.restarts(name) == []
