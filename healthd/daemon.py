@@ -502,6 +502,8 @@ class Daemon:
         if d.action is Action.RECREATE:
             d = stack.with_recreate_source(d, t.state, self.stacks.topology,
                                            [m.state for m in self.memory.all()])
+        elif d.action is Action.SCALE_UP and d.rung:  # the ladder's, on a container
+            d = stack.with_scale_up(d, t.state, topo, [m.state for m in self.memory.all()])
         self.control.on_decision(d)
         self.actions.handle(t, d, trigger)
         self.escalation.decided(d, topo)

@@ -11,9 +11,10 @@ alert that handed a target to people is a step too, ``pending`` until the target
 by itself (``fixed``) or a person resumes it (``superseded``).
 Must never: decide the verdict (``core.verdict`` does) or the next rung (``core.ladder``).
 
-Verified: restarts and recreates (a recreate's window watches the new container). A scale
-or a Swarm action changes a service rather than a container, which this module does not
-follow yet; they get no window.
+Verified: restarts, recreates (a recreate's window watches the new container) and the
+ladder's scale-ups (a replica more for a container whose resources ran out: its window
+watches that container). The scaler's own steps and Swarm actions change a service rather
+than a container, which this module does not follow yet; they get no window.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ class Verifier:
 
         service: the fix-rate key (its Compose service); watched_id: the container to
         watch when it is not ``d``'s target (the one a recreate made)."""
-        if d.action not in VERIFIED or d.failure is None:
+        ladder_scale = d.action is Action.SCALE_UP and d.rung > 0  # the scaler's are not
+        if (d.action not in VERIFIED and not ladder_scale) or d.failure is None:
             return
         own = labels.parse(state.labels).verify_window_s if state is not None else None
         window = own or self.settings.window_for(d.action)

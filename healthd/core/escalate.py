@@ -87,10 +87,12 @@ def climb(d: Decision, c: ContainerState, settings: LadderSettings | None,
     if choice.waits:
         return dataclasses.replace(d, suppressed_by=f"{WAIT}: {tail}")
     notes = (*d.notes, tail)
+    incident = f"{c.name}@{int(live[0].at if live else d.at)}"
     if choice.holds:
         return dataclasses.replace(d, action=Action.ALERT, rule=f"{d.rule}.{HOLD_RULE}",
-                                   notes=notes)
-    return dataclasses.replace(d, action=choice.action, notes=notes)
+                                   notes=notes, incident=incident, rung=choice.rung)
+    return dataclasses.replace(d, action=choice.action, notes=notes, incident=incident,
+                               rung=choice.rung)
 
 
 def is_hold(d: Decision) -> bool:

@@ -250,6 +250,10 @@ class Decision:
     source_id: str | None = None  # the container to copy (scale up, recreate)
     number: int | None = None  # scale up: the new replica's compose container number
     version: int | None = None  # Swarm actions: the service's or node's spec version seen
+    # The escalation ladder's incident this decision belongs to ("name@opened") and its
+    # rung (1-based); "" and 0 outside a ladder.
+    incident: str = ""
+    rung: int = 0
 
     @property
     def acts(self) -> bool:

@@ -57,6 +57,7 @@ class Notice:
     summary: str = ""  # one line: Decision.explain()
     error: str = ""  # what the engine said when an action failed
     resolves: tuple[Alert, ...] = ()  # for RESOLVED: the alerts it ends
+    incident: str = ""  # the ladder's incident ("name@opened"); "" outside one
 
     def label(self, name: str) -> str:
         """The value of a group-by label (kind, severity, container, service, stack, rule)."""
@@ -94,6 +95,9 @@ def kind_of(d: Decision, outcome: Outcome) -> EventKind | None:
         if d.suppressed_by.split(":", 1)[0] in APPROVAL_GUARDS:
             return EventKind.APPROVAL
         return EventKind.HELD_BY_DEPENDENCY if d.rule.startswith("dependency_failure") else None
+    if d.rung > 1 and (d.action is Action.ALERT or outcome is Outcome.SUCCEEDED):
+        # Per incident: its first rung opened it (an action), each later one escalates it.
+        return EventKind.ESCALATED
     if d.action in ENGINE_ACTIONS:
         return {Outcome.SUCCEEDED: EventKind.ACTION,
                 Outcome.FAILED: EventKind.ACTION_FAILED}.get(outcome)
@@ -139,7 +143,7 @@ def notice_for(d: Decision, outcome: Outcome, container_labels: Iterable[tuple[s
     return Notice(id=notice_id, kind=kind, at=now, severity=severity,
                   container=d.target_name, container_id=d.target_id, service=service,
                   stack=stack, rule=d.rule, action=d.action.value, outcome=outcome.value,
-                  summary=d.explain(), error=error or "")
+                  summary=d.explain(), error=error or "", incident=d.incident)
 
 
 def probe_notice(target: str, instance: str, notice_id: str, now: float) -> Notice:

@@ -24,6 +24,7 @@ class EventKind(str, enum.Enum):
     """What a notice is about."""
 
     ACTION = "action"  # healthd acted (restart, recreate, scale) and the engine said yes
+    ESCALATED = "escalated"  # a fix did not hold: the ladder's next rung, or people's
     ACTION_FAILED = "action_failed"  # healthd acted and the engine said no
     BREAKER = "breaker"  # a restart budget is exhausted: one alert, then left alone
     HELD_BY_DEPENDENCY = "held_by_dependency"  # not healed while an upstream fails

@@ -19,8 +19,8 @@ The generic JSON document (``kind = "webhook"``), version 1::
       "title": "...", "text": "...",   # the same words a chat message shows
       "notices": [{
         "id": "...",          # unique per notice; stable across re-sends and targets
-        "kind": "action|action_failed|breaker|held_by_dependency|predicted_exhaustion|
-                 alert|resolved|test",
+        "kind": "action|action_failed|escalated|breaker|held_by_dependency|
+                 predicted_exhaustion|alert|resolved|test",
         "severity": "degraded|critical",
         "at": 1764751794.5, "time": "2025-12-03T08:49:54.500Z",
         "container": "shop-api-1", "container_id": "...", "service": "shop/api",
@@ -28,7 +28,8 @@ The generic JSON document (``kind = "webhook"``), version 1::
         "outcome": "succeeded|failed|skipped", "summary": "restart shop-api-1: rule ...",
         "error": "",
         "resolves": [{"kind": "...", "rule": "...", "severity": "...", "at": 0.0,
-                      "service": "...", "stack": "..."}]     # for kind resolved
+                      "service": "...", "stack": "..."}],    # for kind resolved
+        "incident": "shop-api-1@1764751790"   # the ladder's incident; "" outside one
       }]
     }
 """
@@ -51,6 +52,7 @@ _AM_SEVERITY = {Health.CRITICAL: "critical", Health.DEGRADED: "warning"}
 _WHAT = {
     EventKind.ACTION: "healthd acted",
     EventKind.ACTION_FAILED: "an action failed",
+    EventKind.ESCALATED: "a fix did not hold: escalated",
     EventKind.BREAKER: "restart budget exhausted, left alone",
     EventKind.HELD_BY_DEPENDENCY: "held: a dependency is failing",
     EventKind.PREDICTED_EXHAUSTION: "exhaustion forecast",

@@ -186,6 +186,20 @@ def with_recreate_source(d: Decision, c: ContainerState, topology: Topology,
     return dataclasses.replace(d, source_id=source.id if source else c.id)
 
 
+def with_scale_up(d: Decision, c: ContainerState, topology: Topology,
+                  states: Sequence[ContainerState]) -> Decision:
+    """The ladder's scale-up rung for container ``c`` (its Compose service's next replica,
+    copied from the best running one, ``c`` itself when none), still named for ``c``: the
+    rung is a step of ``c``'s incident, and its window watches ``c``."""
+    service = topology.service_of(c.id)
+    members = [s for s in states if service is not None and topology.service_of(s.id) == service]
+    template = scale.pick_template(members) or c
+    running = sum(1 for s in members if s.running)
+    return dataclasses.replace(d, service=service, replicas=running + 1,
+                               number=scale.next_number(members or [c]),
+                               source_id=template.id)
+
+
 def service_health(
     service: str,
     members: Sequence[Member],

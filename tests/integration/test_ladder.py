@@ -47,6 +47,23 @@ services:
 ONCE = RELAPSING.replace(
     'sh -c "sleep 3; touch /run/bad; exec sleep 100000"',
     'sh -c "test -e /ran || touch /ran /run/bad; exec sleep 100000"')
+# Healthy until broken from outside (/run/bad, on a tmpfs: a restart mends it).
+MENDABLE = RELAPSING.replace('sh -c "sleep 3; touch /run/bad; exec sleep 100000"',
+                             "sleep 100000")
+# OOM-killed within a second of every start (a 60 MB shell variable under 32 MiB); scaling
+# is allowed up to two replicas.
+STARVED = """
+version: "2.4"
+services:
+  api:
+    image: IMAGE
+    network_mode: none
+    command: sh -c 'x=$$(head -c 60000000 /dev/zero | tr "\\0" a); sleep 1000'
+    mem_limit: 32m
+    memswap_limit: 32m
+    stop_grace_period: 1s
+    labels: {healthd.replicas.max: "2"}
+"""
 # Long windows: each verdict must come from the relapse itself, not a window's end.
 LONG = {"verify": {"restart": 600.0, "recreate": 600.0}}
 
@@ -133,6 +150,12 @@ def test_a_relapsing_service_climbs_restart_recreate_then_is_held_for_people(
                     if x["container"] == name and "rung 3 of 3" in x["summary"]]
         got = wait_for(alerts, 30, what=f"the hold at the webhook\n{h.log()}")
         assert len(got) == 1 and "recreate did not hold" in got[0]["summary"], got
+        # Per incident: the restart opened it, the recreate and the hold escalated it.
+        mine = [x for b in rx.bodies() for x in b["notices"] if x["container"] == name]
+        assert [(x["kind"], x["action"]) for x in mine] == [
+            ("action", "restart"), ("escalated", "recreate"), ("escalated", "alert")], mine
+        assert len({x["incident"] for x in mine}) == 1, mine
+        assert mine[0]["incident"].startswith(f"{name}@"), mine
 
         # A person takes it back: the ladder starts again at rung 1.
         ask(h, "resume", name)
@@ -140,6 +163,39 @@ def test_a_relapsing_service_climbs_restart_recreate_then_is_held_for_people(
                  what=f"rung 1 again after the resume: {acted(h, name)}\n{h.log()}")
     finally:
         rx.close()
+
+
+def test_a_fix_that_holds_is_fixed_and_the_next_problem_starts_at_rung_one(
+        engine: Engine, healthds: list[Healthd], tmp_path: Path) -> None:
+    project = Project(engine, tmp_path / "stack", MENDABLE, hint="mended")
+    h = Healthd(engine, tmp_path, cfg={"verify": {"restart": 5.0}})
+    healthds.append(h)
+    h.start()
+    try:
+        project.up()
+        name = project.container("api")
+        wait_for(lambda: _health(engine, name) == "healthy", 30, what="healthy at first")
+        for n in (1, 2):
+            project.exec("api", "touch", "/run/bad")
+            wait_for(lambda n=n: acted(h, name).count("restart") == n, 60,
+                     what=f"restart {n}: {acted(h, name)}\n{h.log()}")
+
+            def fixed(n: int = n) -> list[dict[str, Any]] | None:
+                rows = [r for r in history(h, name) if r["action"] == "restart"
+                        and (r["verdict"] or {}).get("kind") == "fixed"]
+                return rows if len(rows) >= n else None
+            wait_for(fixed, 40, what=f"restart {n} fixed\n{h.log()}")
+        assert acted(h, name) == ["restart", "restart"], h.log()
+        second = next(r for r in history(h, name) if r["action"] == "restart")  # newest
+        assert second["explanation"].endswith("rung 1 of 3") or \
+            "; rung 1 of 3" in second["explanation"], second
+    finally:
+        project.down()
+
+
+def _health(engine: Engine, name: str) -> str | None:
+    state = engine.client.api.inspect_container(name)["State"]
+    return state.get("Health", {}).get("Status")
 
 
 def test_a_restart_cut_short_by_a_compose_recreate_is_superseded(
@@ -168,6 +224,30 @@ def _superseded_by_compose(h: Healthd, project: Project) -> None:
     v = wait_for(first, 30, what=f"the first restart's verdict\n{h.log()}")
     assert v["kind"] == "superseded", (v, h.log())
     assert "by someone else" in v["evidence"], v
+
+
+def test_memory_exhaustion_climbs_restart_then_a_replica_more_then_people(
+        engine: Engine, healthds: list[Healthd], tmp_path: Path) -> None:
+    project = Project(engine, tmp_path / "stack", STARVED, hint="starved")
+    # No pre-emptive restart (the forecast may see the fill coming); a quick not_fixed.
+    h = Healthd(engine, tmp_path, cfg={"verify": {"settle_s": 4.0}, "decisions": {
+        '"predicted_exhaustion.memory"': {"degraded": "none", "critical": "none"}}})
+    healthds.append(h)
+    h.start()
+    try:
+        project.up()
+        name = project.container("api")
+        wait_for(lambda: "alert" in acted(h, name), 90,
+                 what=f"the ladder to reach people: {acted(h, name)}\n{h.log()}")
+        assert acted(h, name) == ["restart", "scale_up", "alert"], h.log()
+        hold = next(r for r in h.rows(name) if r["action"] == "alert")
+        assert "scale_up did not fix it" in hold["explanation"], hold
+        assert hold["explanation"].endswith("rung 3 of 3"), hold
+        second = project.container("api", 2)  # the replica the rung made
+        assert engine.client.api.inspect_container(second)["Config"]["Labels"][
+            "com.docker.compose.service"] == "api"
+    finally:
+        project.down()
 
 
 def test_restarts_that_never_fixed_memory_exhaustion_are_skipped_with_the_counts(

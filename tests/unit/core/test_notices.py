@@ -368,3 +368,18 @@ def test_state_file_notices_say_not_persisted_then_resolve_once_it_takes_writes(
     aside = notices.state_file_notice(True, None, "/s.db.corrupt-X", "/s.db", "n4", 103.0)
     assert aside is not None and aside.rule == "state_file.set_aside"
     assert "/s.db.corrupt-X" in aside.summary
+
+
+def test_a_later_rung_of_an_incident_notifies_as_escalated_with_its_incident() -> None:
+    d = Decision(action=Action.RECREATE, target_id="c1", target_name="api",
+                 rule="unhealthy.critical", failure=Failure.UNHEALTHY,
+                 severity=Health.CRITICAL, at=1.0, incident="api@1", rung=2)
+    n = notices.notice_for(d, Outcome.SUCCEEDED, (), "n1", 2.0)
+    assert n is not None and n.kind is EventKind.ESCALATED and n.incident == "api@1"
+    first = notices.notice_for(dataclasses.replace(d, rung=1, action=Action.RESTART),
+                               Outcome.SUCCEEDED, (), "n2", 2.0)
+    assert first is not None and first.kind is EventKind.ACTION  # it opened the incident
+    hold = dataclasses.replace(d, action=Action.ALERT, rule="unhealthy.critical.ladder_hold",
+                               rung=3)
+    held = notices.notice_for(hold, Outcome.SUCCEEDED, (), "n3", 2.0)
+    assert held is not None and held.kind is EventKind.ESCALATED

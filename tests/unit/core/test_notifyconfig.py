@@ -88,7 +88,8 @@ BAD: list[tuple[str, Any, str]] = [
      "notify[ops].url: 'hooks.example.com' must start with http:// or https://"),
     ("url-not-str", {**HOOK, "url": 5}, "notify[ops].url: expected str"),
     ("bad-event", {**HOOK, "events": ["action", "reboot"]},
-     "notify[ops].events: 'reboot' not allowed; allowed: action, action_failed, breaker"),
+     "notify[ops].events: 'reboot' not allowed; allowed: action, escalated, action_failed, "
+     "breaker"),
     ("test-is-no-event", {**HOOK, "events": ["test"]}, "notify[ops].events: 'test' not allowed"),
     ("events-not-list", {**HOOK, "events": 3}, "notify[ops].events: expected a list"),
     ("bad-severity", {**HOOK, "min_severity": "healthy"},

@@ -44,7 +44,7 @@ def test_webhook_document() -> None:
         "shop-api-1", "shop/api", "shop")
     assert set(first) == {"id", "kind", "at", "time", "severity", "container", "container_id",
                           "service", "stack", "rule", "action", "outcome", "summary", "error",
-                          "resolves"}
+                          "resolves", "incident"}
     json.dumps(doc)  # all of it is JSON
 
 

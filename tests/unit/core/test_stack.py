@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from healthd.core import labels
 from healthd.core.model import (
     Action,
     Classification,
@@ -22,7 +23,9 @@ from healthd.core.stack import (
     followed_restart,
     inhibit,
     service_health,
+    with_scale_up,
 )
+from healthd.core.topology import Topology
 
 T0 = 1_800_000_000.0
 SETTLE = 30.0
@@ -195,3 +198,17 @@ def test_a_failing_container_whose_tag_names_a_newer_image_has_drifted() -> None
     assert "image tag app:1 now names another local image" in cls.evidence[-1]
     assert drift(c, UNHEALTHY, TOPO, {"app:1": "sha256:old"}) is UNHEALTHY
     assert drift(c, UNHEALTHY, TOPO, {}) is UNHEALTHY  # the tag is gone: nothing to say
+
+
+def test_the_ladders_scale_up_copies_a_healthy_replica_and_takes_the_next_number() -> None:
+    def replica(cid: str, n: int, health: str) -> ContainerState:
+        return state(cid, status="running", health=health,
+                     labels=((labels.COMPOSE_NUMBER, str(n)),))
+    sick, well = replica("a", 1, "unhealthy"), replica("b", 2, "healthy")
+    topo = Topology(service_by_id={"a": "shop/api", "b": "shop/api"},
+                    members_by_service={"shop/api": ("a", "b")})
+    d = Decision(Action.SCALE_UP, "a", "a", "oom_killed.critical", Failure.OOM_KILLED,
+                 Health.CRITICAL, at=T0, rung=2)
+    up = with_scale_up(d, sick, topo, [sick, well, state("other")])
+    assert (up.service, up.replicas, up.number, up.source_id) == ("shop/api", 3, 3, "b")
+    assert (up.target_id, up.target_name) == ("a", "a")  # still a step of a's incident
