@@ -235,6 +235,8 @@ class Daemon:
             if item.data is not None:
                 self._apply_inspect(item.cid, item.data)
             self.actions.done(item.cid)
+            if item.acted is None and t is not None:
+                self.verifier.acting.pop(t.state.name, None)  # failed: no window to wait for
             if item.acted is not None:
                 t = self.memory.get(item.cid)
                 state = t.state if t is not None else None
@@ -490,7 +492,10 @@ class Daemon:
         if cls is None:
             t.last_decision, t.last_recorded = None, None
             self.escalation.recovered(t.state)
-            if self.notifier is not None:
+            # Notified per incident: "resolved" once a rung's fix held, not at every
+            # healthy moment between rungs.
+            if self.notifier is not None and not self.verifier.in_incident(t.state.id,
+                                                                           t.state.name):
                 self.notifier.healthy(t.state)  # resolves what was notified about it
             return
         topo = self.stacks.topology

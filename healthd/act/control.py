@@ -184,15 +184,17 @@ class Control:
         if self.notifier is not None:
             self.notifier.submit(d, Outcome.SKIPPED, kind=EventKind.APPROVAL)
 
-    def _paused_note(self, m: Maintenance, started: bool, line: str, now: float) -> None:
+    def _paused_note(self, m: Maintenance, started: bool, line: str, now: float,
+                     notify: bool = True) -> None:
         """Record a pause or its end in the history (an Action.NONE row, which no guard
-        counts) and notify it."""
+        counts) and notify it (unless ``notify`` is False: the ladder's hold is told once,
+        by its alert with the whole chain)."""
         d = Decision(action=Action.NONE, target_id="", target_name=m.target,
                      rule=f"maintenance.{'pause' if started else 'resume'}", at=now,
                      evidence=(line,))
         log.warning("%s", line)
         self.ledger.record(d, Outcome.SKIPPED)
-        if self.notifier is not None:
+        if self.notifier is not None and notify:
             self.notifier.maintenance(m.target, started, line)
 
     def hold(self, target: str, reason: str) -> None:
@@ -203,7 +205,7 @@ class Control:
         self.store.pause(m)
         with self._lock:
             self._pauses[target] = m
-        self._paused_note(m, True, f"{target} held for people: {reason}", now)
+        self._paused_note(m, True, f"{target} held for people: {reason}", now, notify=False)
 
     def held_by_ladder(self, target: str) -> bool:
         """Whether ``target``'s pause is the ladder's own (not a person's)."""

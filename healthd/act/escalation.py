@@ -44,7 +44,10 @@ class Escalation:
                 "tallies": self.verifier.tallies(self.settings)}
 
     def decided(self, d: Decision, topology: Topology | None) -> None:
-        """``d`` was handled: when it was the ladder's alert to people, hold its target."""
+        """``d`` was handled: a rung sent to the engine is watched for from now on (until
+        its window opens), the ladder's alert to people holds its target."""
+        if d.rung and d.acts:
+            self.verifier.acting[d.target_name] = d.at
         if not escalate.is_hold(d) or d.suppressed_by is not None:
             return
         service = topology.service_of(d.target_id) if topology is not None else None

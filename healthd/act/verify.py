@@ -34,6 +34,7 @@ log = logging.getLogger("healthd")
 
 VERIFIED = frozenset({Action.RESTART, Action.RECREATE})
 _TALLY_EVERY_S = 60.0  # fix-rate counts are read again at least this often
+_ACTING_S = 300.0  # longer than any action takes (a stop timeout, a pull-free recreate)
 # Observations kept per window at most: a sweep every few seconds over the longest window
 # fits; a flood of events on one container thins out instead of growing without bound.
 MAX_OBSERVATIONS = 4000
@@ -46,6 +47,7 @@ class Window:
     record: Record
     attempt: Attempt
     seen: list[Observation] = field(default_factory=list)
+    rung: int = 0  # the ladder's rung it was (0: none, or resumed from the state file)
 
     def add(self, o: Observation) -> None:
         if len(self.seen) >= MAX_OBSERVATIONS:
@@ -61,6 +63,10 @@ class Verifier:
         self.settings, self.store, self.metrics, self.clock = settings, store, metrics, clock
         self.windows: dict[str, list[Window]] = {}  # by the watched container's id
         self.held: dict[str, Record] = {}  # container name -> the ladder's pending hold
+        # Names a ladder rung is being carried out on (its window not open yet): a
+        # recreate's new container is seen before the old one's action is done. By name,
+        # with when it was sent: an entry a lost post-action look never cleared lapses.
+        self.acting: dict[str, float] = {}
         self._tallies: tuple[float, dict[fixrate.Key, fixrate.Tally]] | None = None
 
     def resume(self) -> int:
@@ -91,6 +97,7 @@ class Verifier:
 
         service: the fix-rate key (its Compose service); watched_id: the container to
         watch when it is not ``d``'s target (the one a recreate made)."""
+        self.acting.pop(d.target_name, None)
         ladder_scale = d.action is Action.SCALE_UP and d.rung > 0  # the scaler's are not
         if (d.action not in VERIFIED and not ladder_scale) or d.failure is None:
             return
@@ -101,7 +108,7 @@ class Verifier:
                    window, evidence=f"watching for {window:.0f} s", service=service,
                    watched_id=watched_id)
         self.store.put(r)
-        w = Window(r, Attempt(d.action, d.target_name, d.failure, now, window))
+        w = Window(r, Attempt(d.action, d.target_name, d.failure, now, window), rung=d.rung)
         self.windows.setdefault(r.watched, []).append(w)
 
     def hold(self, d: Decision, service: str | None) -> None:
@@ -127,6 +134,15 @@ class Verifier:
         self.store.put(done)
         log.warning("%s released from its hold: %s", name, why)
         return done
+
+    def in_incident(self, cid: str, name: str) -> bool:
+        """Whether a ladder rung is being carried out on ``name`` or its window runs on
+        ``cid``: its incident is not over, so looking well now is not yet "resolved" (a
+        relapse would make it an escalation)."""
+        sent = self.acting.get(name)
+        if sent is not None and self.clock() - sent < _ACTING_S:
+            return True
+        return any(w.rung for w in self.windows.get(cid, ()))
 
     def settle(self, cid: str) -> None:
         """Judge ``cid``'s windows now (a recurrence is given at once, before the next

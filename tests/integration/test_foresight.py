@@ -19,8 +19,11 @@ pytestmark = pytest.mark.engine
 # (no swap): about 4 MiB/s towards a 96 MiB limit, so the kernel would OOM-kill it in ~25 s.
 LEAK = "i=0; while :; do dd if=/dev/zero of=/tmp/f$i bs=1M count=2 2>/dev/null; i=$((i+1)); " \
        "sleep 0.5; done"
-# 60 MiB of 96 MiB (62%), allocated at once and then held: high, but not rising.
-STEADY = "dd if=/dev/zero of=/tmp/f bs=1M count=60 2>/dev/null; exec sleep 100000"
+# 60 MiB of 96 MiB (62%), allocated at once and then held: high, but not rising. /ready
+# says the allocation is done: on a loaded machine it takes long enough to look like a
+# leak in the making (an honest forecast of its rise), so healthd starts watching after.
+STEADY = ("dd if=/dev/zero of=/tmp/f bs=1M count=60 2>/dev/null; touch /ready; "
+          "exec sleep 100000")
 LIMITS = ("--memory", "96m", "--memory-swap", "96m", "--tmpfs", "/tmp:size=200m",
           "--label", "healthd.stop.timeout=0")
 FORESIGHT = {
@@ -37,9 +40,20 @@ def healthd(engine: Engine, tmp_path: Path) -> Iterator[Healthd]:
 
 
 def test_leaking_container_is_restarted_before_the_oom_killer(
-    engine: Engine, containers: Containers, healthd: Healthd
+    engine: Engine, containers: Containers, tmp_path: Path
 ) -> None:
     steady = containers.run("should-not-restart-steady-high", "sh", "-c", STEADY, opts=LIMITS)
+    wait_for(lambda: engine.cli("exec", steady, "test", "-e", "/ready", check=False)
+             .returncode == 0, 30, what="the steady container's allocation done")
+    healthd = Healthd(engine, tmp_path, cfg=FORESIGHT).start()
+    try:
+        _leak_is_restarted_in_time(engine, containers, healthd, steady)
+    finally:
+        healthd.kill()
+
+
+def _leak_is_restarted_in_time(engine: Engine, containers: Containers, healthd: Healthd,
+                               steady: str) -> None:
     leak = containers.run("should-restart-before-oom", "sh", "-c", LEAK, opts=LIMITS)
     name = containers.name_of(leak)
 

@@ -152,3 +152,20 @@ def test_a_target_removed_by_someone_else_is_superseded() -> None:
     v.gone("c1", clock.t)
     v.tick()
     assert store.for_container(None)[("api", "restart", 1000.0)].kind == "superseded"
+
+
+def test_a_rung_in_flight_or_in_its_window_is_not_yet_resolved() -> None:
+    clock = Clock(1000.0)
+    v = Verifier(VerifySettings(default_s=10.0), VerdictStore(None), Metrics(), clock)
+    v.acting["api"] = 1000.0  # a ladder rung was sent: its window opens after the action
+    assert v.in_incident("new-id", "api")
+    rung = Decision(action=Action.RECREATE, target_id="c1", target_name="api",
+                    rule="unhealthy.critical", failure=Failure.UNHEALTHY, at=1000.0, rung=2)
+    clock.t = 1001.0
+    v.opened(rung, None, watched_id="c2")
+    assert "api" not in v.acting and v.in_incident("c2", "api")
+    v.opened(decision(), ContainerState(id="c9", name="db"))  # no ladder: resolved as before
+    assert not v.in_incident("c9", "db")
+    v.acting["web"] = 1001.0
+    clock.t = 1400.0  # a post-action look that never came does not hold it for ever
+    assert not v.in_incident("c5", "web")
