@@ -16,7 +16,7 @@ and for the last 10 s), the time from the break to the first healthy of the cont
 stayed healthy (median / p95 of the recovered), and the actions per incident (restarts,
 recreates and alerts healthd took on it: median and max).
 
-    python bench/outcomes.py [--per-kind 3] [--watch 150]
+    python bench/outcomes.py [--runs 3] [--per-kind 3] [--watch 150] [--window 20]
 """
 
 from __future__ import annotations
@@ -104,6 +104,7 @@ def one_run(engine: Engine, work: Path, per_kind: int, watch_s: float,
                     wait_for(lambda n=name: _health(engine, n)[0] == "healthy", 60,
                              what=f"{name} healthy")
         for arm in projects:
+            (work / f"h-{arm}").mkdir()
             healthds[arm] = Healthd(engine, work / f"h-{arm}", cfg=config(arm, window_s))
             healthds[arm].start()
         broke = time.time()
@@ -176,15 +177,22 @@ def report(results: dict[tuple[str, str], list[dict[str, Any]]], watch_s: float)
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=3, help="runs, their incidents pooled")
     ap.add_argument("--per-kind", type=int, default=3)
     ap.add_argument("--watch", type=float, default=150.0)
     ap.add_argument("--window", type=float, default=20.0,
                     help="verification window (s) for both arms")
     args = ap.parse_args()
-    with running_engine() as engine, tempfile.TemporaryDirectory() as tmp:
-        results = one_run(engine, Path(tmp), args.per_kind, args.watch, args.window)
-    print(f"bench/outcomes.py {time.strftime('%Y-%m-%d')}: {args.per_kind} containers per "
-          f"fault kind and arm, broken at once, verify window {args.window:.0f} s")
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    with running_engine() as engine:
+        for _ in range(args.runs):
+            with tempfile.TemporaryDirectory() as tmp:
+                one = one_run(engine, Path(tmp), args.per_kind, args.watch, args.window)
+            for key, rows in one.items():
+                results.setdefault(key, []).extend(rows)
+    print(f"bench/outcomes.py {time.strftime('%Y-%m-%d')}: {args.runs} runs x "
+          f"{args.per_kind} containers per fault kind and arm, broken at once, verify "
+          f"window {args.window:.0f} s")
     print(report(results, args.watch))
     return 0
 
