@@ -17,7 +17,7 @@ from typing import Any
 
 from healthd.act.runner import Actions
 from healthd.core import decide, labels, scale, swarm
-from healthd.core.model import ContainerState, Decision, Resource
+from healthd.core.model import ContainerState, Decision, Failure, Resource
 from healthd.core.settings import Config
 from healthd.observe import engine
 from healthd.observe.containers import Limits
@@ -109,6 +109,32 @@ class Cluster:
         """This node's report for its peers (``GET /swarm/report``)."""
         node = self.view.self_node if self.view else ""
         return report_json(node, self.local, self.host, self.clock())
+
+    def service_states(self, ids: Iterable[str]) -> tuple[
+            list[tuple[ContainerState, Failure | None]], list[str]]:
+        """The services ``ids`` (a verified rollback's targets) as the last listing shows
+        them, for their windows: one is well once its rollback completed with every task
+        running, failing while Swarm paused it; ids the listing lacks were removed."""
+        view = self.view
+        if view is None:
+            return [], []
+        by_id = {s.id: s for s in view.services}
+        counts = self.task_counts()
+        seen, gone = [], []
+        for sid in ids:
+            svc = by_id.get(sid)
+            if svc is None:
+                gone.append(sid)
+                continue
+            running, desired = counts[svc.name]
+            state = svc.update_state
+            well = state not in ("updating", "paused", "rollback_started",
+                                 "rollback_paused") and running >= desired
+            failure = (Failure.ROLLBACK_FAILED if state == "rollback_paused"
+                       else Failure.UPDATE_FAILED if state == "paused" else None)
+            seen.append((ContainerState(id=sid, name=svc.key,
+                                        status="running" if well else "created"), failure))
+        return seen, gone
 
     def task_counts(self) -> dict[str, tuple[int, int]]:
         """Swarm service name -> (running, desired) tasks, for the container rules."""

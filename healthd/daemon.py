@@ -169,6 +169,7 @@ class Daemon:
                 self._apply_sweep(item)
             elif isinstance(item, SwarmListed):
                 self.cluster.on_listed(item, self.actions.busy_services(), self.dry_run)
+                self._observe_services()
             elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
                 self._on_signal(item)
             elif isinstance(item, Approve):
@@ -377,6 +378,18 @@ class Daemon:
                 sw.disk.used_bytes + sw.disk.free_bytes))
         self.host.forecasts = tuple(views)
         self._evaluate(self.host)
+
+    def _observe_services(self) -> None:
+        """Hand the verifier what the new listing shows of the services it watches."""
+        ids = self.verifier.services_watched()
+        if not ids:
+            return
+        now = self.clock()
+        seen, gone = self.cluster.service_states(ids)
+        for state, failure in seen:
+            self.verifier.observe(state, failure, now)
+        for sid in gone:
+            self.verifier.gone(sid, now)
 
     def _save_cursor(self) -> None:
         # The last event *handled*, not the watcher's last one read: events still queued

@@ -11,10 +11,11 @@ alert that handed a target to people is a step too, ``pending`` until the target
 by itself (``fixed``) or a person resumes it (``superseded``).
 Must never: decide the verdict (``core.verdict`` does) or the next rung (``core.ladder``).
 
-Verified: restarts, recreates (a recreate's window watches the new container) and the
+Verified: restarts, recreates (a recreate's window watches the new container), the
 ladder's scale-ups (a replica more for a container whose resources ran out: its window
-watches that container). The scaler's own steps and Swarm actions change a service rather
-than a container, which this module does not follow yet; they get no window.
+watches that container) and Swarm rollbacks (the service, as each listing shows it:
+``cluster.Cluster.service_states``). The scaler's own steps (Compose or Swarm) and Swarm
+task replacements get no window yet.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from healthd.store.verdicts import Record, VerdictStore
 
 log = logging.getLogger("healthd")
 
-VERIFIED = frozenset({Action.RESTART, Action.RECREATE})
+VERIFIED = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK})
 _TALLY_EVERY_S = 60.0  # fix-rate counts are read again at least this often
 _ACTING_S = 300.0  # longer than any action takes (a stop timeout, a pull-free recreate)
 # Observations kept per window at most: a sweep every few seconds over the longest window
@@ -134,6 +135,11 @@ class Verifier:
         self.store.put(done)
         log.warning("%s released from its hold: %s", name, why)
         return done
+
+    def services_watched(self) -> list[str]:
+        """The Swarm services (by id) a rollback's window watches."""
+        return [sid for sid, ws in self.windows.items()
+                if any(w.record.action == Action.ROLLBACK.value for w in ws)]
 
     def in_incident(self, cid: str, name: str) -> bool:
         """Whether a ladder rung is being carried out on ``name`` or its window runs on

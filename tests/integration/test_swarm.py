@@ -6,6 +6,8 @@ scaled. Services are named for the outcome the test expects."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -51,6 +53,18 @@ def services(swarm_engine: Engine) -> Iterator[Services]:
 def _rows(h: Healthd, target: str, action: str, outcome: str = "succeeded") -> list[dict[str, Any]]:
     return [r for r in h.rows(f"swarm/{target}" if "/" not in target else target)
             if r["action"] == action and r["outcome"] == outcome]
+
+
+def _verdict(h: Healthd, target: str, action: str) -> dict[str, Any] | None:
+    """The final verdict on ``target``'s ``action``, as ``healthd history --json`` has it."""
+    out = subprocess.run([sys.executable, "-m", "healthd", "history", "--state", str(h.state),
+                          "--json", "--container", target], capture_output=True, text=True,
+                         check=True, env={**os.environ, "HEALTHD_CONFIG": ""}).stdout
+    for r in json.loads(out):
+        v = r.get("verdict")
+        if r["action"] == action and v and v["kind"] != "pending":
+            return dict(v)
+    return None
 
 
 def test_cpu_bound_service_scales_up_to_max_and_no_further_then_down_after_the_window(
@@ -104,7 +118,7 @@ def test_an_update_whose_new_tasks_crash_is_rolled_back_once(
     name = services.create("should-roll-back-once", "--replicas", "2",
                            command=("sleep", "100000"))
     wait_for(lambda: services.running(name) == 2, 60, what="2 tasks running")
-    h = Healthd(swarm_engine, tmp_path, cfg=SWARM)
+    h = Healthd(swarm_engine, tmp_path, cfg={**SWARM, "verify": {"rollback": 45.0}})
     try:
         h.start()
         t0 = time.monotonic()
@@ -127,6 +141,10 @@ def test_an_update_whose_new_tasks_crash_is_rolled_back_once(
         wait_for(lambda: services.running(name) == 2, 60, what="2 tasks running again")
         h.wait_sweeps(10)
         assert len(_rows(h, name, "rollback")) == 1
+        # Did the fix hold? The rollback is judged on the service as each listing shows it.
+        seen = wait_for(lambda: _verdict(h, f"swarm/{name}", "rollback"), 120,
+                        what=f"the rollback's verdict\n{h.log()}")
+        assert seen["kind"] == "fixed", (seen, h.log())
         print(f"\nfailing update -> rollback issued: {issued_s:.1f} s")
     finally:
         h.stop()

@@ -169,3 +169,20 @@ def test_a_rung_in_flight_or_in_its_window_is_not_yet_resolved() -> None:
     v.acting["web"] = 1001.0
     clock.t = 1400.0  # a post-action look that never came does not hold it for ever
     assert not v.in_incident("c5", "web")
+
+
+def test_a_rollback_is_watched_on_its_service() -> None:
+    clock, store = Clock(1001.0), VerdictStore(None)
+    v = Verifier(VerifySettings(default_s=10.0), store, Metrics(), clock)
+    rollback = Decision(action=Action.ROLLBACK, target_id="svc1", target_name="swarm/api",
+                        rule="update_failed.critical", failure=Failure.UPDATE_FAILED,
+                        at=1000.0, service="swarm/api")
+    v.opened(rollback, None)
+    v.opened(decision(), ContainerState(id="c1", name="api"))
+    assert v.services_watched() == ["svc1"]
+    for t in range(1002, 1014, 2):
+        clock.t = float(t)
+        v.observe(ContainerState(id="svc1", name="swarm/api", status="running"), None, clock.t)
+    v.tick()
+    got = {r.action: r.kind for r in store.for_container("swarm/api").values()}
+    assert got == {"rollback": "fixed"}
