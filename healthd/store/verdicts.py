@@ -18,6 +18,7 @@ import logging
 import math
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -185,7 +186,9 @@ class VerdictStore:
             log.warning("verdicts are persisted again (state file %s)", self.path)
         self._unsaved.clear()
 
-    def _select(self, where: str, args: tuple[Any, ...]) -> list[Record]:
+    def _select(self, where: str, args: tuple[Any, ...],
+                keep: Callable[[Record], bool] = lambda r: True) -> list[Record]:
+        """Rows matching ``where``, and the unsaved records ``keep`` says match it too."""
         rows: list[Any] = []
         with self._lock:
             if self._db is not None:
@@ -198,31 +201,37 @@ class VerdictStore:
                         self._failed(f"cannot read {self.path}: {exc}")
             found = {r.key: r for r in (_record(tuple(v)) for v in rows) if r is not None}
             for k, r in self._unsaved.items():
-                found[k] = r  # memory is never older than the file
+                if keep(r):
+                    found[k] = r  # memory is never older than the file
+                else:
+                    found.pop(k, None)
         return list(found.values())
 
     def open_windows(self) -> list[Record]:
         """Actions whose verdict is still pending, oldest first (resumed at start)."""
-        pending = [r for r in self._select("WHERE kind = ?", ("pending",))
-                   if r.kind == "pending"]
+        pending = self._select("WHERE kind = ?", ("pending",), lambda r: r.kind == "pending")
         return sorted(pending, key=lambda r: r.acted_at)
 
     def for_container(self, container: str | None) -> dict[tuple[str, str, float], Record]:
         """Every verdict (of one container, by name, or all), by (container, action,
         decision time): what ``healthd history`` joins its rows on."""
         where, args = ("WHERE container = ?", (container,)) if container else ("", ())
-        return {(r.container, r.action, r.decided_at): r for r in self._select(where, args)}
+        rows = self._select(where, args, lambda r: not container or r.container == container)
+        return {(r.container, r.action, r.decided_at): r for r in rows}
 
     def of_target(self, container: str) -> list[Record]:
         """Every verdict on actions taken on ``container`` (by name), oldest first: the
         steps its ladder has taken."""
-        return sorted(self._select("WHERE container = ?", (container,)),
+        return sorted(self._select("WHERE container = ?", (container,),
+                                   lambda r: r.container == container),
                       key=lambda r: r.decided_at)
 
     def judged_since(self, since: float) -> list[Record]:
         """Every final verdict given after ``since`` (epoch seconds): what fix rates count."""
-        return [r for r in self._select("WHERE judged_at > ?", (since,))
-                if r.kind != "pending" and r.judged_at is not None and r.judged_at > since]
+        return [r for r in self._select("WHERE judged_at > ?", (since,),
+                                        lambda r: r.judged_at is not None
+                                        and r.judged_at > since)
+                if r.kind != "pending"]
 
     def every(self) -> list[Record]:
         """Every verdict kept, oldest first (``history --incidents``, ``--outcomes``)."""

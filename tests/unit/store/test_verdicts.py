@@ -61,3 +61,16 @@ def test_without_a_file_records_are_kept_in_memory() -> None:
     s.put(rec())
     assert [r.kind for r in s.open_windows()] == ["pending"]
     assert s.flush() == 1  # nowhere to write it: it waits, never dropped
+
+
+def test_records_not_yet_written_are_filtered_like_the_file_rows(tmp_path: Path) -> None:
+    path = str(tmp_path / "state.db")
+    s = VerdictStore(path)
+    s.put(rec("pending", 100.0))  # written
+    s._db = None  # the file stops taking writes: what follows waits in memory
+    s.put(rec("fixed", 100.0, judged_at=200.0))  # the same action, judged now
+    s.put(rec("pending", 150.0, container="db", container_id="c2"))
+    assert [r.container for r in s.of_target("api")] == ["api"]
+    assert [r.container for r in s.open_windows()] == ["db"]  # api's is judged now
+    assert [r.kind for r in s.judged_since(150.0)] == ["fixed"]
+    assert s.judged_since(250.0) == []
