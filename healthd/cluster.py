@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from healthd.act.runner import Actions
@@ -110,15 +110,18 @@ class Cluster:
         node = self.view.self_node if self.view else ""
         return report_json(node, self.local, self.host, self.clock())
 
-    def service_states(self, ids: Iterable[str]) -> tuple[
+    def service_states(self, ids: Iterable[str], failing: Mapping[str, Failure]) -> tuple[
             list[tuple[ContainerState, Failure | None]], list[str]]:
-        """The services ``ids`` (a verified rollback's targets) as the last listing shows
-        them, for their windows: one is well once its rollback completed with every task
-        running, failing while Swarm paused it; ids the listing lacks were removed."""
+        """The services ``ids`` (by id or key ``swarm/<name>``: a verified rollback's or
+        task replacement's) as the last listing shows them, for their windows: one is
+        well with every task running and no update under way, failing while Swarm paused
+        it or while one of its tasks here fails (``failing``: service key -> the failure of
+        a local task); ids the listing lacks were removed."""
         view = self.view
         if view is None:
             return [], []
         by_id = {s.id: s for s in view.services}
+        by_id.update({s.key: s for s in view.services})
         counts = self.task_counts()
         seen, gone = [], []
         for sid in ids:
@@ -131,7 +134,9 @@ class Cluster:
             well = state not in ("updating", "paused", "rollback_started",
                                  "rollback_paused") and running >= desired
             failure = (Failure.ROLLBACK_FAILED if state == "rollback_paused"
-                       else Failure.UPDATE_FAILED if state == "paused" else None)
+                       else Failure.UPDATE_FAILED if state == "paused"
+                       else failing.get(svc.key))
+            well = well and failure is None
             seen.append((ContainerState(id=sid, name=svc.key,
                                         status="running" if well else "created"), failure))
         return seen, gone

@@ -25,7 +25,7 @@ from healthd.act.runner import Actions, Inspected
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
 from healthd.core import churn, classify, decide, escalate, labels, stack
-from healthd.core.model import Action, Classification, ContainerState, Resource
+from healthd.core.model import Action, Classification, ContainerState, Failure, Resource
 from healthd.core.settings import Config
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
@@ -340,6 +340,8 @@ class Daemon:
             self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
             self.cluster.tick(self.actions.busy_services(), self.dry_run)
         self._export_counts()
+        self._observe_services()
+        self._observe_scaled()
         self.verifier.tick()
         self._save_cursor()
         self._tend_ledger()
@@ -379,13 +381,35 @@ class Daemon:
         self.host.forecasts = tuple(views)
         self._evaluate(self.host)
 
+    def _observe_scaled(self) -> None:
+        """Hand the verifier what this sweep's pressure says of the Compose services whose
+        scale step it watches: still asking for more replicas is pressure not relieved."""
+        keys = self.verifier.scaled_watched()
+        if not keys:
+            return
+        now, services = self.clock(), set(self.stacks.topology.services())
+        for key in keys:
+            asked = self.stacks.asked.get(key)
+            if key not in services:
+                self.verifier.gone(key, now)
+            elif asked is not None:
+                more = asked.desired > asked.current
+                self.verifier.observe(
+                    ContainerState(id=key, name=key, status="running"),
+                    Failure.SUSTAINED_PRESSURE if more else None, now)
+
     def _observe_services(self) -> None:
         """Hand the verifier what the new listing shows of the services it watches."""
         ids = self.verifier.services_watched()
         if not ids:
             return
         now = self.clock()
-        seen, gone = self.cluster.service_states(ids)
+        failing = {}  # a Swarm service's key -> the failure of one of its tasks here
+        for t in self.memory.all():
+            policy = labels.parse(t.state.labels)
+            if t.failure is not None and policy.swarm_task and policy.service:
+                failing[f"swarm/{policy.service}"] = t.failure
+        seen, gone = self.cluster.service_states(ids, failing)
         for state, failure in seen:
             self.verifier.observe(state, failure, now)
         for sid in gone:

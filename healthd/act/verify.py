@@ -13,9 +13,10 @@ Must never: decide the verdict (``core.verdict`` does) or the next rung (``core.
 
 Verified: restarts, recreates (a recreate's window watches the new container), the
 ladder's scale-ups (a replica more for a container whose resources ran out: its window
-watches that container) and Swarm rollbacks (the service, as each listing shows it:
-``cluster.Cluster.service_states``). The scaler's own steps (Compose or Swarm) and Swarm
-task replacements get no window yet.
+watches that container), the scaler's Compose steps (the service: still asking for more
+replicas is its pressure not relieved), Swarm rollbacks and task replacements (the
+service, as each listing shows it and its tasks here fare:
+``cluster.Cluster.service_states``). The Swarm scaler's steps get no window yet.
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from healthd.store.verdicts import Record, VerdictStore
 
 log = logging.getLogger("healthd")
 
-VERIFIED = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK})
+VERIFIED = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK, Action.REPLACE_TASK})
+SCALED = (Action.SCALE_UP.value, Action.SCALE_DOWN.value)
+# Actions whose window watches a Swarm service (as listed), not one container.
+ON_SERVICE = (Action.ROLLBACK.value, Action.REPLACE_TASK.value)
 _TALLY_EVERY_S = 60.0  # fix-rate counts are read again at least this often
 _ACTING_S = 300.0  # longer than any action takes (a stop timeout, a pull-free recreate)
 # Observations kept per window at most: a sweep every few seconds over the longest window
@@ -99,9 +103,15 @@ class Verifier:
         service: the fix-rate key (its Compose service); watched_id: the container to
         watch when it is not ``d``'s target (the one a recreate made)."""
         self.acting.pop(d.target_name, None)
-        ladder_scale = d.action is Action.SCALE_UP and d.rung > 0  # the scaler's are not
-        if (d.action not in VERIFIED and not ladder_scale) or d.failure is None:
+        scaled = d.action in (Action.SCALE_UP, Action.SCALE_DOWN)
+        if (d.action not in VERIFIED and not scaled) or d.failure is None:
             return
+        if scaled and not d.rung:
+            if not d.service or d.service.startswith("swarm/"):
+                return  # the Swarm scaler's: not followed yet
+            watched_id = d.target_name  # the scaler's step: its service is what holds
+        if d.action is Action.REPLACE_TASK:
+            watched_id = d.service  # Swarm replaces the task: its service is what holds
         own = labels.parse(state.labels).verify_window_s if state is not None else None
         window = own or self.settings.window_for(d.action)
         now = self.clock()
@@ -136,10 +146,17 @@ class Verifier:
         log.warning("%s released from its hold: %s", name, why)
         return done
 
+    def scaled_watched(self) -> list[str]:
+        """The Compose services (by key) a scaler's step's window watches."""
+        return [key for key, ws in self.windows.items()
+                if any(w.record.action in SCALED and w.record.watched_id == key
+                       for w in ws)]
+
     def services_watched(self) -> list[str]:
-        """The Swarm services (by id) a rollback's window watches."""
+        """The Swarm services a rollback's (by id) or a replacement's (by key) window
+        watches."""
         return [sid for sid, ws in self.windows.items()
-                if any(w.record.action == Action.ROLLBACK.value for w in ws)]
+                if any(w.record.action in ON_SERVICE for w in ws)]
 
     def in_incident(self, cid: str, name: str) -> bool:
         """Whether a ladder rung is being carried out on ``name`` or its window runs on

@@ -32,6 +32,9 @@ class Stacks:
         self.topology = topology.build((), {}, cfg)
         self.health: dict[str, stack.ServiceHealth] = {}
         self.windows: dict[str, scale.Window] = {}  # per scalable service: recommendations
+        # Per scalable service, what the last sweep's pressure asked for: the verdict on a
+        # scale step reads it (still asking for more: the pressure is not relieved).
+        self.asked: dict[str, scale.Recommendation] = {}
         self._problems: tuple[str, ...] = ()
         # What the topology was built from: everything of a container that ``topology.build``
         # reads, and the compose files' dependencies.
@@ -113,6 +116,7 @@ def scale_candidates(stacks: Stacks, memory: Memory, history: Sequence[ActionRec
         mine = [r for r in history if r.container == svc]
         b = scale.Bounds(bounds.min, bounds.max, scale.operator_count(states))
         rec = scale.recommend(pressure, len(running), settings)
+        stacks.asked[svc] = rec
         verdict = scale.scale(pressure, len(running), b, stacks.windows.get(svc, ()), mine,
                               settings, now, rec)
         stacks.windows[svc] = scale.remember(stacks.windows.get(svc, ()), now, rec.desired,

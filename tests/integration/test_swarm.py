@@ -229,6 +229,12 @@ def test_a_leaking_task_is_replaced_without_touching_the_other_two(
         assert old["OOMKilled"] is False
         assert all(r["container"].startswith(f"{name}.1.") for r in h.rows()
                    if r["action"] == "replace_task" and r["outcome"] != "skipped")
+        # Did the fix hold? Slot 1's new task leaks as the old one did: it did not.
+        seen = wait_for(lambda: _verdict(h, rows[0]["container"], "replace_task"), 90,
+                        what=f"the replacement's verdict\n{h.log()}")
+        assert seen["kind"] in ("recurred", "not_fixed"), (seen, h.log())
+        assert "predicted exhaustion" in seen["evidence"] or "predicted_exhaustion" in \
+            seen["evidence"], seen
     finally:
         h.stop()
 

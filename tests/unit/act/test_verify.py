@@ -77,7 +77,7 @@ def test_a_recreate_is_watched_on_the_container_it_made() -> None:
     assert (r.kind, r.watched_id, r.service) == ("fixed", "c2", "shop/api")
 
 
-def test_scale_actions_are_not_watched() -> None:
+def test_a_scale_step_naming_no_service_is_not_watched() -> None:
     v = Verifier(VerifySettings(), VerdictStore(None), Metrics(), Clock(1001.0))
     v.opened(decision(Action.SCALE_UP), None)
     assert v.windows == {}
@@ -186,3 +186,34 @@ def test_a_rollback_is_watched_on_its_service() -> None:
     v.tick()
     got = {r.action: r.kind for r in store.for_container("swarm/api").values()}
     assert got == {"rollback": "fixed"}
+
+
+def test_a_task_replacement_is_watched_on_its_service_by_key() -> None:
+    v = Verifier(VerifySettings(), VerdictStore(None), Metrics(), Clock(1001.0))
+    replaced = Decision(action=Action.REPLACE_TASK, target_id="c7", target_name="api.1.x",
+                        rule="unhealthy.critical", failure=Failure.UNHEALTHY, at=1000.0,
+                        service="swarm/api")
+    v.opened(replaced, ContainerState(id="c7", name="api.1.x"))
+    assert v.services_watched() == ["swarm/api"]
+
+
+def test_the_scalers_step_is_watched_on_its_service_and_judged_by_its_pressure() -> None:
+    clock, store = Clock(1001.0), VerdictStore(None)
+    v = Verifier(VerifySettings(default_s=10.0), store, Metrics(), clock)
+    up = Decision(action=Action.SCALE_UP, target_id="c1", target_name="shop/api",
+                  rule="sustained_pressure.degraded", failure=Failure.SUSTAINED_PRESSURE,
+                  at=1000.0, service="shop/api", replicas=2)
+    v.opened(up, ContainerState(id="c1", name="shop_api_1"))
+    swarm = Decision(action=Action.SCALE_UP, target_id="s1", target_name="swarm/api",
+                     rule="sustained_pressure.degraded", failure=Failure.SUSTAINED_PRESSURE,
+                     at=1000.0, service="swarm/api", replicas=2)
+    v.opened(swarm, None)
+    assert v.scaled_watched() == ["shop/api"]
+    svc = ContainerState(id="shop/api", name="shop/api", status="running")
+    clock.t = 1003.0
+    v.observe(svc, None, clock.t)  # relieved
+    clock.t = 1005.0
+    v.observe(svc, Failure.SUSTAINED_PRESSURE, clock.t)  # asking for more again
+    v.tick()
+    (r,) = store.for_container("shop/api").values()
+    assert r.kind == "recurred" and "sustained pressure" in r.evidence
