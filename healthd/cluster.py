@@ -141,6 +141,25 @@ class Cluster:
                                         status="running" if well else "created"), failure))
         return seen, gone
 
+    def asking_more(self, keys: Iterable[str]) -> tuple[dict[str, bool], list[str]]:
+        """Whether each Swarm service (by key) still asks for more replicas than it has,
+        by its latest recommendation (a scale step's verdict reads it), and the keys the
+        listing lacks (removed)."""
+        view = self.view
+        if view is None:
+            return {}, []
+        by_key = {s.key: s for s in view.services}
+        asking, gone = {}, []
+        for key in keys:
+            svc = by_key.get(key)
+            if svc is None:
+                gone.append(key)
+                continue
+            recs = self.windows.get(key, ())
+            if recs and svc.replicas is not None:
+                asking[key] = recs[-1][1] > svc.replicas
+        return asking, gone
+
     def task_counts(self) -> dict[str, tuple[int, int]]:
         """Swarm service name -> (running, desired) tasks, for the container rules."""
         if self.view is None:

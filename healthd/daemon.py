@@ -382,12 +382,20 @@ class Daemon:
         self._evaluate(self.host)
 
     def _observe_scaled(self) -> None:
-        """Hand the verifier what this sweep's pressure says of the Compose services whose
-        scale step it watches: still asking for more replicas is pressure not relieved."""
+        """Hand the verifier what this sweep's pressure says of the services (Compose, and
+        Swarm by its last listing) whose scale step it watches: still asking for more
+        replicas is pressure not relieved."""
+        now = self.clock()
+        asking, gone = self.cluster.asking_more(self.verifier.scaled_watched(swarm=True))
+        for key, more in asking.items():
+            self.verifier.observe(ContainerState(id=key, name=key, status="running"),
+                                  Failure.SUSTAINED_PRESSURE if more else None, now)
+        for key in gone:
+            self.verifier.gone(key, now)
         keys = self.verifier.scaled_watched()
         if not keys:
             return
-        now, services = self.clock(), set(self.stacks.topology.services())
+        services = set(self.stacks.topology.services())
         for key in keys:
             asked = self.stacks.asked.get(key)
             if key not in services:

@@ -14,9 +14,9 @@ Must never: decide the verdict (``core.verdict`` does) or the next rung (``core.
 Verified: restarts, recreates (a recreate's window watches the new container), the
 ladder's scale-ups (a replica more for a container whose resources ran out: its window
 watches that container), the scaler's Compose steps (the service: still asking for more
-replicas is its pressure not relieved), Swarm rollbacks and task replacements (the
-service, as each listing shows it and its tasks here fare:
-``cluster.Cluster.service_states``). The Swarm scaler's steps get no window yet.
+replicas is its pressure not relieved; the Swarm scaler's the same, from its windows:
+``cluster.Cluster.asking_more``), Swarm rollbacks and task replacements (the service, as
+each listing shows it and its tasks here fare: ``cluster.Cluster.service_states``).
 """
 
 from __future__ import annotations
@@ -107,9 +107,9 @@ class Verifier:
         if (d.action not in VERIFIED and not scaled) or d.failure is None:
             return
         if scaled and not d.rung:
-            if not d.service or d.service.startswith("swarm/"):
-                return  # the Swarm scaler's: not followed yet
-            watched_id = d.target_name  # the scaler's step: its service is what holds
+            if not d.service:
+                return
+            watched_id = d.service  # the scaler's step: its service is what holds
         if d.action is Action.REPLACE_TASK:
             watched_id = d.service  # Swarm replaces the task: its service is what holds
         own = labels.parse(state.labels).verify_window_s if state is not None else None
@@ -146,11 +146,13 @@ class Verifier:
         log.warning("%s released from its hold: %s", name, why)
         return done
 
-    def scaled_watched(self) -> list[str]:
-        """The Compose services (by key) a scaler's step's window watches."""
+    def scaled_watched(self, swarm: bool = False) -> list[str]:
+        """The Compose services (or with ``swarm`` the Swarm ones), by key, a scaler's
+        step's window watches."""
         return [key for key, ws in self.windows.items()
-                if any(w.record.action in SCALED and w.record.watched_id == key
-                       for w in ws)]
+                if key.startswith("swarm/") == swarm
+                and any(w.record.action in SCALED and w.record.watched_id == key
+                        for w in ws)]
 
     def services_watched(self) -> list[str]:
         """The Swarm services a rollback's (by id) or a replacement's (by key) window

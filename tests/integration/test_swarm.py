@@ -55,6 +55,17 @@ def _rows(h: Healthd, target: str, action: str, outcome: str = "succeeded") -> l
             if r["action"] == action and r["outcome"] == outcome]
 
 
+def _verdict_of(h: Healthd, target: str, action: str, i: int) -> str | None:
+    """The final verdict kind on ``target``'s ``i``-th (oldest first) ``action``."""
+    out = subprocess.run([sys.executable, "-m", "healthd", "history", "--state", str(h.state),
+                          "--json", "--container", target], capture_output=True, text=True,
+                         check=True, env={**os.environ, "HEALTHD_CONFIG": ""}).stdout
+    rows = [r for r in json.loads(out) if r["action"] == action
+            and r["outcome"] == "succeeded"][::-1]
+    v = rows[i]["verdict"] if i < len(rows) else None
+    return str(v["kind"]) if v and v["kind"] != "pending" else None
+
+
 def _verdict(h: Healthd, target: str, action: str) -> dict[str, Any] | None:
     """The final verdict on ``target``'s ``action``, as ``healthd history --json`` has it."""
     out = subprocess.run([sys.executable, "-m", "healthd", "history", "--state", str(h.state),
@@ -76,7 +87,8 @@ def test_cpu_bound_service_scales_up_to_max_and_no_further_then_down_after_the_w
                            "--limit-cpu", "0.2", "--label", "healthd.replicas.max=3",
                            "--mount", f"type=bind,src={shared},dst=/shared", command=HOT)
     wait_for(lambda: services.running(name) == 1, 60, what="1 task running")
-    h = Healthd(swarm_engine, tmp_path, cfg={**SWARM, **FAST_SCALING})
+    h = Healthd(swarm_engine, tmp_path, cfg={**SWARM, **FAST_SCALING, "verify": {
+        "scale_up": 5.0, "scale_down": 5.0, "settle_s": 5.0}})
     try:
         h.start()
         t0 = time.monotonic()
@@ -103,6 +115,16 @@ def test_cpu_bound_service_scales_up_to_max_and_no_further_then_down_after_the_w
         t1 = time.monotonic()
         wait_for(lambda: services.replicas(name) == 1, 120, what=f"back to 1\n{h.log()}")
         down_s = time.monotonic() - t1
+        # Did each step hold? More tasks of a busy loop never relieved its pressure;
+        # removing them once it was idle did not bring any back.
+
+        def judged() -> list[tuple[str, str]] | None:
+            got = [(a, (_verdict_of(h, f"swarm/{name}", a, i) or "")) for a, i in
+                   (("scale_up", 0), ("scale_up", 1), ("scale_down", 0), ("scale_down", 1))]
+            return got if all(k for _, k in got) else None
+        got = wait_for(judged, 30, what=f"four verdicts\n{h.log()}")
+        assert [k for a, k in got if a == "scale_up"] == ["not_fixed", "not_fixed"], got
+        assert [k for a, k in got if a == "scale_down"] == ["fixed", "fixed"], got
         assert len(_rows(h, name, "scale_down")) == 2
         wait_for(lambda: services.running(name) == 1, 60, what="1 task running")
         print(f"\nscale 1->3 running: {up_s:.1f} s; 3->1: {down_s:.1f} s")

@@ -209,6 +209,7 @@ def test_the_scalers_step_is_watched_on_its_service_and_judged_by_its_pressure()
                      at=1000.0, service="swarm/api", replicas=2)
     v.opened(swarm, None)
     assert v.scaled_watched() == ["shop/api"]
+    assert v.scaled_watched(swarm=True) == ["swarm/api"]
     svc = ContainerState(id="shop/api", name="shop/api", status="running")
     clock.t = 1003.0
     v.observe(svc, None, clock.t)  # relieved
