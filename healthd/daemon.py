@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from healthd.act import watching
 from healthd.act.control import Approve, Control
 from healthd.act.escalation import Escalation
 from healthd.act.notifier import Notifier
@@ -25,7 +26,7 @@ from healthd.act.runner import Actions, Inspected
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
 from healthd.core import churn, classify, decide, escalate, labels, stack
-from healthd.core.model import Action, Classification, ContainerState, Failure, Resource
+from healthd.core.model import Action, Classification, ContainerState, Resource
 from healthd.core.settings import Config
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
@@ -169,7 +170,8 @@ class Daemon:
                 self._apply_sweep(item)
             elif isinstance(item, SwarmListed):
                 self.cluster.on_listed(item, self.actions.busy_services(), self.dry_run)
-                self._observe_services()
+                watching.observe_swarm(self.verifier, self.cluster, self.memory.all(),
+                                       self.clock())
             elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
                 self._on_signal(item)
             elif isinstance(item, Approve):
@@ -340,8 +342,9 @@ class Daemon:
             self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
             self.cluster.tick(self.actions.busy_services(), self.dry_run)
         self._export_counts()
-        self._observe_services()
-        self._observe_scaled()
+        now = self.clock()
+        watching.observe_swarm(self.verifier, self.cluster, self.memory.all(), now)
+        watching.observe_scaled(self.verifier, self.cluster, self.stacks, now)
         self.verifier.tick()
         self._save_cursor()
         self._tend_ledger()
@@ -380,48 +383,6 @@ class Daemon:
                 sw.disk.used_bytes + sw.disk.free_bytes))
         self.host.forecasts = tuple(views)
         self._evaluate(self.host)
-
-    def _observe_scaled(self) -> None:
-        """Hand the verifier what this sweep's pressure says of the services (Compose, and
-        Swarm by its last listing) whose scale step it watches: still asking for more
-        replicas is pressure not relieved."""
-        now = self.clock()
-        asking, gone = self.cluster.asking_more(self.verifier.scaled_watched(swarm=True))
-        for key, more in asking.items():
-            self.verifier.observe(ContainerState(id=key, name=key, status="running"),
-                                  Failure.SUSTAINED_PRESSURE if more else None, now)
-        for key in gone:
-            self.verifier.gone(key, now)
-        keys = self.verifier.scaled_watched()
-        if not keys:
-            return
-        services = set(self.stacks.topology.services())
-        for key in keys:
-            asked = self.stacks.asked.get(key)
-            if key not in services:
-                self.verifier.gone(key, now)
-            elif asked is not None:
-                more = asked.desired > asked.current
-                self.verifier.observe(
-                    ContainerState(id=key, name=key, status="running"),
-                    Failure.SUSTAINED_PRESSURE if more else None, now)
-
-    def _observe_services(self) -> None:
-        """Hand the verifier what the new listing shows of the services it watches."""
-        ids = self.verifier.services_watched()
-        if not ids:
-            return
-        now = self.clock()
-        failing = {}  # a Swarm service's key -> the failure of one of its tasks here
-        for t in self.memory.all():
-            policy = labels.parse(t.state.labels)
-            if t.failure is not None and policy.swarm_task and policy.service:
-                failing[f"swarm/{policy.service}"] = t.failure
-        seen, gone = self.cluster.service_states(ids, failing)
-        for state, failure in seen:
-            self.verifier.observe(state, failure, now)
-        for sid in gone:
-            self.verifier.gone(sid, now)
 
     def _save_cursor(self) -> None:
         # The last event *handled*, not the watcher's last one read: events still queued

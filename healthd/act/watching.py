@@ -1,0 +1,63 @@
+"""What the verifier watches besides containers: services, as the shell last saw them.
+
+Owns: turning the Swarm listing, this host's task containers and the scalers' latest
+recommendations into observations of the services a verification window watches (a
+rollback's, a task replacement's, a scale step's), and telling the verifier of services
+that are gone. Containers are observed by the main loop itself, as it judges them.
+Must never: judge (``core.verdict``) or decide anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from healthd.act.verify import Verifier
+from healthd.cluster import Cluster
+from healthd.core import labels
+from healthd.core.model import ContainerState, Failure
+from healthd.observe.memory import Tracked
+from healthd.observe.stacks import Stacks
+
+
+def _service(key: str) -> ContainerState:
+    """A service as a verification target: it runs; its failure says the rest."""
+    return ContainerState(id=key, name=key, status="running")
+
+
+def observe_scaled(v: Verifier, cluster: Cluster, stacks: Stacks, now: float) -> None:
+    """The services (Compose, and Swarm by its last listing) whose scale step ``v``
+    watches: still asking for more replicas than they have is pressure not relieved."""
+    asking, gone = cluster.asking_more(v.scaled_watched(swarm=True))
+    for key, more in asking.items():
+        v.observe(_service(key), Failure.SUSTAINED_PRESSURE if more else None, now)
+    for key in gone:
+        v.gone(key, now)
+    keys = v.scaled_watched()
+    if not keys:
+        return
+    services = set(stacks.topology.services())
+    for key in keys:
+        asked = stacks.asked.get(key)
+        if key not in services:
+            v.gone(key, now)
+        elif asked is not None:
+            more = asked.desired > asked.current
+            v.observe(_service(key), Failure.SUSTAINED_PRESSURE if more else None, now)
+
+
+def observe_swarm(v: Verifier, cluster: Cluster, items: Iterable[Tracked], now: float) -> None:
+    """The Swarm services a rollback's or a task replacement's window watches, as the
+    last listing shows them and as their tasks on this host fare."""
+    ids = v.services_watched()
+    if not ids:
+        return
+    failing = {}  # a Swarm service's key -> the failure of one of its tasks here
+    for t in items:
+        policy = labels.parse(t.state.labels)
+        if t.failure is not None and policy.swarm_task and policy.service:
+            failing[f"swarm/{policy.service}"] = t.failure
+    seen, gone = cluster.service_states(ids, failing)
+    for state, failure in seen:
+        v.observe(state, failure, now)
+    for sid in gone:
+        v.gone(sid, now)
