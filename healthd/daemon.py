@@ -138,6 +138,8 @@ class Daemon:
         self.verifier = Verifier(cfg.verify, verdict_store or VerdictStore(None), metrics,
                                  clock)
         self.verifier.resume()
+        # Verdicts are kept as long as the history they explain, and the fix rates count.
+        self.verifier.keep_s = max(cfg.ledger.retention_s, cfg.ladder.learn_window_s)
         self.escalation = Escalation(cfg.ladder, self.verifier, self.control)
 
     # ---- lifecycle -------------------------------------------------------------------

@@ -39,6 +39,7 @@ SCALED = (Action.SCALE_UP.value, Action.SCALE_DOWN.value)
 # Actions whose window watches a Swarm service (as listed), not one container.
 ON_SERVICE = (Action.ROLLBACK.value, Action.REPLACE_TASK.value)
 _TALLY_EVERY_S = 60.0  # fix-rate counts are read again at least this often
+_PRUNE_EVERY_S = 3600.0  # old verdicts are forgotten at most this often
 _ACTING_S = 300.0  # longer than any action takes (a stop timeout, a pull-free recreate)
 # Observations kept per window at most: a sweep every few seconds over the longest window
 # fits; a flood of events on one container thins out instead of growing without bound.
@@ -73,6 +74,8 @@ class Verifier:
         # with when it was sent: an entry a lost post-action look never cleared lapses.
         self.acting: dict[str, float] = {}
         self._tallies: tuple[float, dict[fixrate.Key, fixrate.Tally]] | None = None
+        self.keep_s = 30 * 86400.0  # verdicts given longer ago are forgotten (``prune``)
+        self._pruned = 0.0
 
     def resume(self) -> int:
         """Open again the windows the state file has as pending; returns how many."""
@@ -255,6 +258,12 @@ class Verifier:
             else:
                 del self.windows[cid]
         self.store.flush()
+        if now - self._pruned >= _PRUNE_EVERY_S:
+            self._pruned = now
+            gone = self.store.prune(now - self.keep_s)
+            if gone:
+                log.info("verdicts: %d given over %.0f days ago forgotten", gone,
+                         self.keep_s / 86400)
 
     def _record(self, w: Window, v: Verdict) -> None:
         r = w.record

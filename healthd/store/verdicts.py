@@ -237,6 +237,24 @@ class VerdictStore:
         """Every verdict kept, oldest first (``history --incidents``, ``--outcomes``)."""
         return sorted(self._select("", ()), key=lambda r: r.decided_at)
 
+    def prune(self, before: float) -> int:
+        """Forget final verdicts given before ``before`` (epoch seconds); pending ones (a
+        window, a hold) stay whatever their age. Returns how many rows went."""
+        with self._lock:
+            for k in [k for k, r in self._unsaved.items()
+                      if r.kind != "pending" and (r.judged_at or 0.0) < before]:
+                del self._unsaved[k]
+            if self._db is None:
+                return 0
+            try:
+                with self._db:
+                    cur = self._db.execute("DELETE FROM verdicts WHERE kind != 'pending' AND "
+                                           "judged_at < ?", (before,))
+            except sqlite3.Error as exc:
+                self._failed(f"cannot prune {self.path}: {exc}")
+                return 0
+            return int(cur.rowcount)
+
     def close(self) -> None:
         """Write what waits (if the file takes it) and close."""
         with self._lock:

@@ -74,3 +74,12 @@ def test_records_not_yet_written_are_filtered_like_the_file_rows(tmp_path: Path)
     assert [r.container for r in s.open_windows()] == ["db"]  # api's is judged now
     assert [r.kind for r in s.judged_since(150.0)] == ["fixed"]
     assert s.judged_since(250.0) == []
+
+
+def test_old_final_verdicts_are_pruned_and_pending_ones_kept(tmp_path: Path) -> None:
+    s = VerdictStore(str(tmp_path / "state.db"))
+    s.put(rec("fixed", 100.0, judged_at=200.0))
+    s.put(rec("pending", 150.0))
+    s.put(rec("recurred", 300.0, judged_at=400.0))
+    assert s.prune(250.0) == 1
+    assert sorted(r.kind for r in s.every()) == ["pending", "recurred"]
