@@ -49,6 +49,7 @@ class FittedParams:
     season_t0: float = 0.0  # epoch s
     season_step_s: float = 0.0
     fitted_at: float = 0.0  # epoch s of the newest sample the fit saw
+    cycle: bool = False  # ``season`` is a cycle learnt from the data (foresight.cycles)
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,14 @@ def _drift_etas(
         if d is None or window <= 0 or state.last_t - d.first_t < window:
             continue
         ln = drift.line(d)
-        if ln is None or not drift.significant(ln, window, settings.drift_z):
+        if ln is None:
             continue
-        top = max(state.season) if state.season else 0.0
+        top = state.season_top
+        # The line with the profile's peak already at the limit needs no significant slope:
+        # the next peak of the cycle reaches the limit (a leak on a cycle, late in its life,
+        # whose troughs inflate the residual sd).
+        if ln.value + top < limit and not drift.significant(ln, window, settings.drift_z):
+            continue
         eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
         if eta is None or (best is not None and best[0] <= eta):
             continue
@@ -158,11 +164,16 @@ def step(
     upper: float | None = None
     holt_alarming = False
     # At the limit is what holt.etas calls an ETA of 0 (its first test), said before any search.
-    at_limit = new.level + holt.seasonal_offset(new, new.last_t) >= limit or value >= limit
+    offset = holt.seasonal_offset(new, new.last_t)
+    at_limit = new.level + offset >= limit or value >= limit
     if at_limit:
         eta, lower, upper = 0.0, 0.0, 0.0
     elif (new.n >= settings.min_samples and (new.trend > 0 or bool(new.season))
-          and holt.significant(new, settings)):
+          and not new.season_cycle and holt.significant(new, settings)):
+        # Not on a learnt cycle: Holt's trend follows the last few samples, so whatever of the
+        # cycle's shape the profile misses (its steep edges, between two of its bins) is a
+        # steep trend to it on every rise. The drift line, over at least one horizon, is the
+        # judge of whether the cycle itself is climbing.
         # Holt's ETA is searched for only when it could be used: an idle container's series
         # is rarely significant, and the search is most of a step's cost.
         eta, lower, upper = holt.etas(new, limit, settings)
@@ -207,7 +218,7 @@ def step(
         lower_s=lower,
         upper_s=upper,
         alarm=new.alarm,
-        level=new.level + holt.seasonal_offset(new, new.last_t),
+        level=new.level + offset,
         trend_per_s=new.trend,
         sigma=math.sqrt(new.var),
         alarming=holt_alarming or drifting or at_limit,
@@ -235,6 +246,8 @@ def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
             season_t0=fit.season_t0,
             season_step_s=fit.season_step_s,
             season_fitted_at=fit.fitted_at,
+            season_cycle=fit.cycle,
+            season_top=max(fit.season),
         )
         new = replace(new, level=state.level + old_s - holt.seasonal_offset(new, state.last_t))
     return new

@@ -63,6 +63,8 @@ class SeriesState:
     fitted_at: float | None = None  # epoch s of the last applied fit
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+    season_cycle: bool = False  # the profile is a cycle learnt from the data, not the daily fit
+    season_top: float = 0.0  # max(season), kept with it: a max per sample would cost ~5 us
     drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
     drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
 
@@ -88,11 +90,34 @@ def evolve(state: SeriesState, **changes: Any) -> SeriesState:
 
 
 def seasonal_offset(state: SeriesState, t: float) -> float:
-    """The seasonal profile's value at epoch ``t`` (0 without a profile)."""
-    if not state.season or state.season_step_s <= 0:
+    """The seasonal profile's value at epoch ``t`` (0 without a profile).
+
+    Interpolated linearly between bucket centres: a learnt cycle of 20 minutes has 10 buckets,
+    and a step at each bucket edge would be a one-sample jump of a fifth of its swing, which
+    Holt would take for a spike or a GC fall.
+    """
+    season = state.season
+    if not season or state.season_step_s <= 0:
         return 0.0
-    k = math.floor((t - state.season_t0) / state.season_step_s) % len(state.season)
-    return state.season[k]
+    x = (t - state.season_t0) / state.season_step_s - 0.5
+    k = math.floor(x)
+    f = x - k
+    n = len(season)
+    k %= n
+    a = season[k]
+    return a + (season[(k + 1) % n] - a) * f
+
+
+def seasonal_offsets(season: tuple[float, ...], t0: float, step_s: float,
+                     t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``seasonal_offset`` at each epoch of ``t`` (a profile given by its parts)."""
+    x = (t - t0) / step_s - 0.5
+    k = np.floor(x)
+    f = x - k
+    s = np.asarray(season, dtype=np.float64)
+    i = k.astype(np.int64) % s.size
+    a = s[i]
+    return np.asarray(a + (s[(i + 1) % s.size] - a) * f)
 
 
 def initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
@@ -278,8 +303,8 @@ def _etas_grid(
     h = _grid(settings.max_eta_s)
     f = state.level + state.trend * h
     if seasonal:
-        idx = np.floor((state.last_t + h - state.season_t0) / state.season_step_s).astype(np.int64)
-        f = f + np.asarray(state.season)[idx % len(state.season)]
+        f = f + seasonal_offsets(state.season, state.season_t0, state.season_step_s,
+                                 state.last_t + h)
     a, b = _effective(state, settings)
     big_b = a * b
     k = h / max(state.dt_nom, 1e-9)
