@@ -49,7 +49,7 @@ class Cycle(NamedTuple):
     t0: float  # epoch s of the start of bin 0 (any cycle)
     step_s: float  # seconds per bin
     strength: float  # share of the detrended variance the profile explains, 0..1
-    acf: float  # the autocorrelation at the period, -1..1
+    acf: float  # the autocorrelation at the period, -1..1; NaN when re-tested at a known one
 
 
 def _acf(x: FloatArray) -> FloatArray:
@@ -142,19 +142,33 @@ def _sawtooth(profile: FloatArray) -> bool:
 
 
 def learn(values: FloatArray, t0: float, step_s: float, min_s: float, max_s: float,
-          min_strength: float, min_cycles: float = 3.0) -> Cycle | None:
+          min_strength: float, min_cycles: float = 3.0, known_s: float = 0.0) -> Cycle | None:
     """The cycle of a bucketed series and its profile, or None when it has no regular cycle.
 
     ``values``: bucket means, the first starting at epoch ``t0``, ``step_s`` seconds apart.
     ``min_strength``: share (0..1) of the de-levelled variance the profile must explain.
+    ``known_s``: the period (s) of the cycle learnt before, 0 if none. When the search finds
+    nothing, the cycle is tested again at that period: a leak growing under it swamps the
+    autocorrelation long before it swamps the cycle, and forgetting the cycle then would
+    turn the leak's detection back over to the very paths the cycle fooled.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size < 8 or not np.all(np.isfinite(values)) or float(np.ptp(values)) == 0.0:
         return None
     found = find_period(values, step_s, min_s, max_s, min_cycles)
-    if found is None:
-        return None
-    period_s, acf = found
+    if found is not None:
+        cyc = profile(values, t0, step_s, found[0], min_strength, found[1])
+        if cyc is not None:
+            return cyc
+    if known_s > 0 and values.size >= min_cycles * known_s / step_s:
+        return profile(values, t0, step_s, known_s, min_strength, math.nan)
+    return None
+
+
+def profile(values: FloatArray, t0: float, step_s: float, period_s: float,
+            min_strength: float, acf: float = math.nan) -> Cycle | None:
+    """The profile of the cycle of ``period_s`` seconds in ``values`` (as ``learn``), or None
+    when it explains less than ``min_strength`` or has a GC sawtooth's shape."""
     width = period_s / step_s  # buckets per period, not an integer
     w = max(2, round(width))
     if values.size < 2 * w:

@@ -50,6 +50,7 @@ class FittedParams:
     season_step_s: float = 0.0
     fitted_at: float = 0.0  # epoch s of the newest sample the fit saw
     cycle: bool = False  # ``season`` is a cycle learnt from the data (foresight.cycles)
+    no_cycle: bool = False  # the cycle search ran and found none: a learnt cycle is dropped
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,8 @@ def step(
 def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
     """Adopt fitted smoothing parameters (and a new seasonal profile, if the fit has one). Pure.
 
+    A learnt cycle is dropped when a later search finds none (``fit.no_cycle``).
+
     The level is re-based so that level plus seasonal offset at the last sample is unchanged:
     swapping profiles must not look like a jump in the series.
     """
@@ -250,6 +253,12 @@ def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
             season_top=max(fit.season),
         )
         new = replace(new, level=state.level + old_s - holt.seasonal_offset(new, state.last_t))
+    elif fit.no_cycle and state.season_cycle:
+        # A cycle that is no longer there (or was a fluke of a short window) would keep Holt's
+        # path off and bend the series by its profile for good; the daily fit may come back.
+        new = replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_cycle=False,
+                      season_top=0.0, gamma=None, season_fitted_at=None,
+                      level=state.level + holt.seasonal_offset(state, state.last_t))
     return new
 
 

@@ -83,7 +83,8 @@ def _learn_cycle(cycle: dict[str, Any] | None) -> cycles.Cycle | None:
     if not cycle:
         return None
     return cycles.learn(np.asarray(cycle["values"], dtype=np.float64), cycle["t0"],
-                        cycle["step_s"], cycle["min_s"], cycle["max_s"], cycle["strength"])
+                        cycle["step_s"], cycle["min_s"], cycle["max_s"], cycle["strength"],
+                        known_s=cycle.get("known_s", 0.0))
 
 
 def fit(
@@ -104,7 +105,8 @@ def fit(
     ``long_values`` are bucket means ``long_step_s`` seconds wide, the first one starting at epoch
     ``long_t0``. Without ``long_values`` but with ``season_len`` the seasonal fit runs on
     ``values`` themselves (period ``season_len`` samples). ``cycle``: the fine downsampled series
-    (``values``, ``t0``, ``step_s``) and the search range (``min_s``, ``max_s``, ``strength``);
+    (``values``, ``t0``, ``step_s``), the search range (``min_s``, ``max_s``, ``strength``) and
+    the period in use (``known_s``);
     a regular cycle found there (``foresight.cycles``) is the profile, in place of the daily one.
     The recent samples are deseasonalised with the new profile before the Holt fit, as the
     forecaster will deseasonalise them.
@@ -155,6 +157,7 @@ def fit(
         season_step_s=step_s,
         fitted_at=t_end,
         cycle=found is not None,
+        no_cycle=bool(cycle) and found is None,
     )
 
 
@@ -173,7 +176,7 @@ def buffers(settings: ForecastSettings) -> tuple[Ring, Downsampler | None]:
 def cycle_buffer(settings: ForecastSettings) -> Downsampler | None:
     """The fine downsampled series the cycle search runs on; None when cycles are not learnt.
 
-    Memory: ``2 * cycle_buckets`` floats per series (35 KB at the defaults' 1,080 buckets).
+    Memory: ``2 * cycle_buckets`` floats per series (17 KB at the default 1,080 buckets).
     """
     if settings.cycle_max_s <= 0:
         return None
@@ -182,8 +185,10 @@ def cycle_buffer(settings: ForecastSettings) -> Downsampler | None:
                        max_gap=max(1, settings.cycle_buckets // 10))
 
 
-def _cycle_request(fine: Downsampler | None, settings: ForecastSettings) -> dict[str, Any] | None:
-    """``fit``'s ``cycle`` argument once the fine series spans three of the shortest periods."""
+def _cycle_request(fine: Downsampler | None, settings: ForecastSettings,
+                   state: SeriesState) -> dict[str, Any] | None:
+    """``fit``'s ``cycle`` argument once the fine series spans three of the shortest periods,
+    with the period of the cycle in use (``known_s``, 0 if none) to test again."""
     if fine is None:
         return None
     shortest = max(4, math.ceil(settings.cycle_min_s / fine.bucket_s))
@@ -196,6 +201,7 @@ def _cycle_request(fine: Downsampler | None, settings: ForecastSettings) -> dict
         "min_s": settings.cycle_min_s,
         "max_s": settings.cycle_max_s,
         "strength": settings.cycle_strength,
+        "known_s": len(state.season) * state.season_step_s if state.season_cycle else 0.0,
     }
 
 
@@ -233,7 +239,7 @@ def fit_request(
     gc = holt.gc_cycle(state)
     sawtooth = (gc.fall_t is not None and gc.cycle_s > 0
                 and state.last_t - gc.fall_t <= 3 * gc.cycle_s)
-    cycle = None if sawtooth else _cycle_request(fine, settings)
+    cycle = None if sawtooth else _cycle_request(fine, settings, state)
     if cycle is not None:
         request["cycle"] = cycle
     return request

@@ -3,10 +3,12 @@ stays within its cycle, an alarm when the cycle's peaks climb to the limit."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from healthd.foresight import cycles, replay
+from healthd.foresight import cycles, forecast, holt, replay
 from healthd.foresight.settings import ForecastSettings
 
 DT = 30.0
@@ -117,3 +119,22 @@ def test_cycles_can_be_turned_off():
     rows = zip((T0 + t).tolist(), v.tolist(), strict=True)
     seen = list(replay.replay(rows, 1.0, ForecastSettings(cycle_max_s=0.0), None))
     assert any(r["alarm"] for r in seen)  # without cycles, the rising halves alarm, as before
+
+
+def test_a_cycle_no_longer_found_is_dropped_without_a_jump():
+    s = ForecastSettings()
+    state, _ = forecast.step(None, T0, 0.5, 1.0, s)
+    profile = tuple(0.1 * np.sin(2 * np.pi * np.arange(20) / 20))
+    learnt = forecast.apply_fit(state, forecast.FittedParams(
+        0.2, 0.1, None, profile, T0 - 1000.0, 120.0, T0, cycle=True))
+    assert learnt.season_cycle and learnt.season_top == max(profile)
+    seen = learnt.level + holt.seasonal_offset(learnt, learnt.last_t)
+    kept = forecast.apply_fit(learnt, forecast.FittedParams(0.2, 0.1, fitted_at=T0))
+    assert kept.season == profile  # a refit without a search keeps the cycle
+    dropped = forecast.apply_fit(learnt, forecast.FittedParams(0.2, 0.1, fitted_at=T0,
+                                                               no_cycle=True))
+    assert dropped.season == () and not dropped.season_cycle and dropped.season_top == 0.0
+    assert dropped.level == pytest.approx(seen)  # level plus offset unchanged: no jump
+    daily = forecast.apply_fit(dataclasses.replace(learnt, season_cycle=False),
+                               forecast.FittedParams(0.2, 0.1, fitted_at=T0, no_cycle=True))
+    assert daily.season == profile  # the daily profile is not the search's to drop
