@@ -103,10 +103,12 @@ def _drift_etas(
         if ln is None:
             continue
         top = state.season_top
-        # The line with the profile's peak already at the limit needs no significant slope:
-        # the next peak of the cycle reaches the limit (a leak on a cycle, late in its life,
-        # whose troughs inflate the residual sd).
-        if ln.value + top < limit and not drift.significant(ln, window, settings.drift_z):
+        # On a learnt cycle, the line with the profile's peak already at the limit needs no
+        # significant slope: the cycle's next peak reaches the limit (a leak on a cycle, late
+        # in its life, whose troughs inflate the residual sd). Not on the daily profile: a
+        # CPU series whose daily peaks touch 100 % (NAB) alarmed every day on it.
+        at_peak = state.season_cycle and ln.value + top >= limit
+        if not at_peak and not drift.significant(ln, window, settings.drift_z):
             continue
         eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
         if eta is None or (best is not None and best[0] <= eta):

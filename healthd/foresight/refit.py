@@ -139,7 +139,8 @@ def fit(
             step_s = long_step_s
         if profile:
             times = t_end - interval_s * np.arange(recent.size - 1, -1, -1, dtype=np.float64)
-            recent = recent - holt.seasonal_offsets(profile, season_t0, step_s, times)
+            recent = recent - holt.seasonal_offsets(profile, season_t0, step_s, times,
+                                                    smooth=found is not None)
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
         model = ExponentialSmoothing(recent, trend="add", initialization_method="estimated")
