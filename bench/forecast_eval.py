@@ -53,7 +53,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import traces  # noqa: E402
 
-from healthd.foresight import forecast, refit, replay  # noqa: E402
+from healthd.foresight import cycles, forecast, refit, replay  # noqa: E402
 from healthd.foresight.settings import ForecastSettings  # noqa: E402
 
 NAB_DIR = ROOT / "bench" / "data" / "nab-aws"
@@ -295,6 +295,18 @@ def costs() -> list[str]:
         check=True,
     )
     seasonal_kw = {"season_len": 96, "long_values": long, "long_t0": 0.0, "long_step_s": 900.0}
+    k = np.arange(s.cycle_buckets)
+    fine = 0.5 + 0.1 * np.sin(2 * np.pi * k / 60) + rng.normal(0, 0.01, k.size)  # 2 h cycle
+
+    def cycle_ms() -> float:
+        runs = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            cycles.learn(fine, 0.0, s.cycle_bucket_s, s.cycle_min_s, s.cycle_max_s,
+                         s.cycle_strength)
+            runs.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(runs)
+
     return [
         f"- forecaster update (`forecast.step`), per sample: {per_sample(False):.1f} µs "
         f"without a seasonal profile, {per_sample(True):.1f} µs with one (median of 5 runs of "
@@ -302,6 +314,8 @@ def costs() -> list[str]:
         f"- refit, Holt on 360 points: {fit_ms():.1f} ms; with the Holt-Winters additive seasonal "
         f"fit on 384 buckets (4 days of 15 min): {fit_ms(**seasonal_kw):.1f} ms (median of 5, "
         "one BLAS thread)",
+        f"- cycle search (`cycles.learn`, in the refit) on {s.cycle_buckets} buckets of "
+        f"{s.cycle_bucket_s:g} s: {cycle_ms():.1f} ms (median of 5)",
         f"- importing statsmodels.tsa.holtwinters (once per refit child): "
         f"{float(imp.stdout):.2f} s",
     ]

@@ -63,13 +63,18 @@ def track(cycle: Cycle, t: float, fall: bool, min_gap_s: float) -> Cycle:
     return Cycle(t, cycle.cycle_s + 0.3 * (gap - cycle.cycle_s), regular)
 
 
+def regular_cycle(cycle: Cycle) -> bool:
+    """True when the falls have come at regular gaps (``MIN_REGULAR`` in a row)."""
+    return cycle.fall_t is not None and cycle.cycle_s > 0 and cycle.regular >= MIN_REGULAR
+
+
 def before_next_fall(cycle: Cycle, t: float, eta_s: float, overdue: float) -> bool:
     """True when the limit (point ETA ``eta_s``, s) is due before the next expected fall.
 
     Also True when no regular cycle is known (``MIN_REGULAR`` regular gaps in a row), or the
     expected fall is more than ``overdue`` cycles late.
     """
-    if cycle.fall_t is None or cycle.cycle_s <= 0 or cycle.regular < MIN_REGULAR:
+    if cycle.fall_t is None or not regular_cycle(cycle):
         return True
     since = t - cycle.fall_t
     if since > (1.0 + overdue) * cycle.cycle_s:

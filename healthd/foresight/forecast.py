@@ -49,6 +49,8 @@ class FittedParams:
     season_t0: float = 0.0  # epoch s
     season_step_s: float = 0.0
     fitted_at: float = 0.0  # epoch s of the newest sample the fit saw
+    cycle: bool = False  # ``season`` is a cycle learnt from the data (foresight.cycles)
+    no_cycle: bool = False  # the cycle search ran and found none: a learnt cycle is dropped
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,16 @@ def _drift_etas(
         if d is None or window <= 0 or state.last_t - d.first_t < window:
             continue
         ln = drift.line(d)
-        if ln is None or not drift.significant(ln, window, settings.drift_z):
+        if ln is None:
             continue
-        top = max(state.season) if state.season else 0.0
+        top = state.season_top
+        # On a learnt cycle, the line with the profile's peak already at the limit needs no
+        # significant slope: the cycle's next peak reaches the limit (a leak on a cycle, late
+        # in its life, whose troughs inflate the residual sd). Not on the daily profile: a
+        # CPU series whose daily peaks touch 100 % (NAB) alarmed every day on it.
+        at_peak = state.season_cycle and ln.value + top >= limit
+        if not at_peak and not drift.significant(ln, window, settings.drift_z):
+            continue
         eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
         if eta is None or (best is not None and best[0] <= eta):
             continue
@@ -158,11 +167,16 @@ def step(
     upper: float | None = None
     holt_alarming = False
     # At the limit is what holt.etas calls an ETA of 0 (its first test), said before any search.
-    at_limit = new.level + holt.seasonal_offset(new, new.last_t) >= limit or value >= limit
+    offset = holt.seasonal_offset(new, new.last_t)
+    at_limit = new.level + offset >= limit or value >= limit
     if at_limit:
         eta, lower, upper = 0.0, 0.0, 0.0
     elif (new.n >= settings.min_samples and (new.trend > 0 or bool(new.season))
-          and holt.significant(new, settings)):
+          and not new.season_cycle and holt.significant(new, settings)):
+        # Not on a learnt cycle: Holt's trend follows the last few samples, so whatever of the
+        # cycle's shape the profile misses (its steep edges, between two of its bins) is a
+        # steep trend to it on every rise. The drift line, over at least one horizon, is the
+        # judge of whether the cycle itself is climbing.
         # Holt's ETA is searched for only when it could be used: an idle container's series
         # is rarely significant, and the search is most of a step's cost.
         eta, lower, upper = holt.etas(new, limit, settings)
@@ -207,7 +221,7 @@ def step(
         lower_s=lower,
         upper_s=upper,
         alarm=new.alarm,
-        level=new.level + holt.seasonal_offset(new, new.last_t),
+        level=new.level + offset,
         trend_per_s=new.trend,
         sigma=math.sqrt(new.var),
         alarming=holt_alarming or drifting or at_limit,
@@ -222,6 +236,8 @@ def step(
 def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
     """Adopt fitted smoothing parameters (and a new seasonal profile, if the fit has one). Pure.
 
+    A learnt cycle is dropped when a later search finds none (``fit.no_cycle``).
+
     The level is re-based so that level plus seasonal offset at the last sample is unchanged:
     swapping profiles must not look like a jump in the series.
     """
@@ -235,8 +251,16 @@ def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
             season_t0=fit.season_t0,
             season_step_s=fit.season_step_s,
             season_fitted_at=fit.fitted_at,
+            season_cycle=fit.cycle,
+            season_top=max(fit.season),
         )
         new = replace(new, level=state.level + old_s - holt.seasonal_offset(new, state.last_t))
+    elif fit.no_cycle and state.season_cycle:
+        # A cycle that is no longer there (or was a fluke of a short window) would keep Holt's
+        # path off and bend the series by its profile for good; the daily fit may come back.
+        new = replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_cycle=False,
+                      season_top=0.0, gamma=None, season_fitted_at=None,
+                      level=state.level + holt.seasonal_offset(state, state.last_t))
     return new
 
 

@@ -63,6 +63,8 @@ class SeriesState:
     fitted_at: float | None = None  # epoch s of the last applied fit
     refit_requested_at: float | None = None  # epoch s a refit was last asked for
     season_fitted_at: float | None = None  # epoch s of the last applied seasonal profile
+    season_cycle: bool = False  # the profile is a cycle learnt from the data, not the daily fit
+    season_top: float = 0.0  # max(season), kept with it: a max per sample would cost ~5 us
     drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
     drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
 
@@ -88,11 +90,42 @@ def evolve(state: SeriesState, **changes: Any) -> SeriesState:
 
 
 def seasonal_offset(state: SeriesState, t: float) -> float:
-    """The seasonal profile's value at epoch ``t`` (0 without a profile)."""
-    if not state.season or state.season_step_s <= 0:
+    """The seasonal profile's value at epoch ``t`` (0 without a profile).
+
+    A learnt cycle's profile is interpolated linearly between bucket centres: a 20-minute
+    cycle has 10 buckets, and a step at each bucket edge would be a one-sample jump of a fifth
+    of its swing, which Holt would take for a spike or a GC fall. The daily profile (96
+    buckets of 15 min) keeps its steps, as it was evaluated (NAB: interpolating it changed
+    which daily peaks alarmed, for no gain).
+    """
+    season = state.season
+    if not season or state.season_step_s <= 0:
         return 0.0
-    k = math.floor((t - state.season_t0) / state.season_step_s) % len(state.season)
-    return state.season[k]
+    x = (t - state.season_t0) / state.season_step_s
+    n = len(season)
+    if not state.season_cycle:
+        return season[math.floor(x) % n]
+    x -= 0.5
+    k = math.floor(x)
+    f = x - k
+    k %= n
+    a = season[k]
+    return a + (season[(k + 1) % n] - a) * f
+
+
+def seasonal_offsets(season: tuple[float, ...], t0: float, step_s: float,
+                     t: npt.NDArray[np.float64], smooth: bool) -> npt.NDArray[np.float64]:
+    """``seasonal_offset`` at each epoch of ``t`` (a profile given by its parts; ``smooth``:
+    interpolated, as a learnt cycle's)."""
+    s = np.asarray(season, dtype=np.float64)
+    x = (t - t0) / step_s
+    if not smooth:
+        return np.asarray(s[np.floor(x).astype(np.int64) % s.size])
+    k = np.floor(x - 0.5)
+    f = x - 0.5 - k
+    i = k.astype(np.int64) % s.size
+    a = s[i]
+    return np.asarray(a + (s[(i + 1) % s.size] - a) * f)
 
 
 def initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
@@ -278,8 +311,8 @@ def _etas_grid(
     h = _grid(settings.max_eta_s)
     f = state.level + state.trend * h
     if seasonal:
-        idx = np.floor((state.last_t + h - state.season_t0) / state.season_step_s).astype(np.int64)
-        f = f + np.asarray(state.season)[idx % len(state.season)]
+        f = f + seasonal_offsets(state.season, state.season_t0, state.season_step_s,
+                                 state.last_t + h, state.season_cycle)
     a, b = _effective(state, settings)
     big_b = a * b
     k = h / max(state.dt_nom, 1e-9)

@@ -1,8 +1,8 @@
 """Periodic, off-the-hot-path fitting of the forecaster's smoothing parameters.
 
 Owns: ``fit`` (statsmodels ``ExponentialSmoothing``: Holt on recent samples, Holt-Winters additive
-on the downsampled long series) and ``RefitPool``, the daemon's bounded worker that runs ``fit`` in
-one spawned child process.
+on the downsampled long series; ``foresight.cycles``' period search on a finer one) and
+``RefitPool``, the daemon's bounded worker that runs ``fit`` in one spawned child process.
 Must never: import statsmodels at module level (it costs ~1.2 s and ~110 MB RSS, which the daemon
 must not keep resident), block the caller, or raise a failed fit into the daemon.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import math
 import multiprocessing
 import os
 import sys
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from healthd.foresight import forecast
+from healthd.foresight import cycles, forecast, holt
 from healthd.foresight.forecast import FittedParams
 from healthd.foresight.holt import SeriesState
 from healthd.foresight.series import Downsampler, Ring
@@ -77,6 +78,15 @@ def _seasonal(
     return gamma, tuple(float(x) for x in profile), t0 + first * step_s
 
 
+def _learn_cycle(cycle: dict[str, Any] | None) -> cycles.Cycle | None:
+    """The cycle of the fine downsampled series (``fit_request``'s ``cycle`` entry), if any."""
+    if not cycle:
+        return None
+    return cycles.learn(np.asarray(cycle["values"], dtype=np.float64), cycle["t0"],
+                        cycle["step_s"], cycle["min_s"], cycle["max_s"], cycle["strength"],
+                        known_s=cycle.get("known_s", 0.0))
+
+
 def fit(
     values: Any,
     interval_s: float,
@@ -86,6 +96,7 @@ def fit(
     long_values: Any = None,
     long_t0: float = 0.0,
     long_step_s: float = 0.0,
+    cycle: dict[str, Any] | None = None,
 ) -> FittedParams:
     """Fit Holt's alpha and beta on recent samples, and optionally an additive seasonal profile.
 
@@ -93,10 +104,15 @@ def fit(
     at epoch ``t_end``. ``season_len``: seasonal period in buckets of the long series; with it,
     ``long_values`` are bucket means ``long_step_s`` seconds wide, the first one starting at epoch
     ``long_t0``. Without ``long_values`` but with ``season_len`` the seasonal fit runs on
-    ``values`` themselves (period ``season_len`` samples). The recent samples are deseasonalised
-    with the new profile before the Holt fit, as the forecaster will deseasonalise them.
+    ``values`` themselves (period ``season_len`` samples). ``cycle``: the fine downsampled series
+    (``values``, ``t0``, ``step_s``), the search range (``min_s``, ``max_s``, ``strength``) and
+    the period in use (``known_s``);
+    a regular cycle found there (``foresight.cycles``) is the profile, in place of the daily one.
+    The recent samples are deseasonalised with the new profile before the Holt fit, as the
+    forecaster will deseasonalise them.
     Raises ``FitError`` (or whatever statsmodels raises) when the data cannot be fitted.
-    Cost: ~10-20 ms for Holt on 360 points, ~0.1-0.2 s for Holt-Winters on 384 buckets.
+    Cost: ~10-20 ms for Holt on 360 points, ~0.1-0.2 s for Holt-Winters on 384 buckets, a few ms
+    for the cycle search on ~1,000 buckets.
     """
     recent = _clean(values, "recent samples", _MIN_HOLT)
     gamma: float | None = None
@@ -107,7 +123,10 @@ def fit(
         # Convergence chatter from the optimiser is expected on short noisy series; the clamping
         # in holt.py bounds whatever comes out.
         warnings.simplefilter("ignore")
-        if season_len is not None:
+        found = _learn_cycle(cycle)
+        if found is not None:
+            profile, season_t0, step_s = found.profile, found.t0, found.step_s
+        elif season_len is not None:
             if long_values is None:
                 long_arr = recent
                 long_t0 = t_end - (recent.size - 1) * interval_s
@@ -118,9 +137,10 @@ def fit(
                 raise FitError(f"long_step_s must be > 0, got {long_step_s}")
             gamma, profile, season_t0 = _seasonal(long_arr, season_len, long_t0, long_step_s)
             step_s = long_step_s
+        if profile:
             times = t_end - interval_s * np.arange(recent.size - 1, -1, -1, dtype=np.float64)
-            idx = np.floor((times - season_t0) / step_s).astype(np.int64) % season_len
-            recent = recent - np.asarray(profile)[idx]
+            recent = recent - holt.seasonal_offsets(profile, season_t0, step_s, times,
+                                                    smooth=found is not None)
         from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
         model = ExponentialSmoothing(recent, trend="add", initialization_method="estimated")
@@ -137,6 +157,8 @@ def fit(
         season_t0=season_t0,
         season_step_s=step_s,
         fitted_at=t_end,
+        cycle=found is not None,
+        no_cycle=bool(cycle) and found is None,
     )
 
 
@@ -152,14 +174,48 @@ def buffers(settings: ForecastSettings) -> tuple[Ring, Downsampler | None]:
     return ring, Downsampler(width, settings.season_buckets * settings.season_keep_cycles)
 
 
+def cycle_buffer(settings: ForecastSettings) -> Downsampler | None:
+    """The fine downsampled series the cycle search runs on; None when cycles are not learnt.
+
+    Memory: ``2 * cycle_buckets`` floats per series (17 KB at the default 1,080 buckets).
+    """
+    if settings.cycle_max_s <= 0:
+        return None
+    # No gap filling beyond a tenth of the series: a longer fill would invent whole cycles.
+    return Downsampler(settings.cycle_bucket_s, settings.cycle_buckets,
+                       max_gap=max(1, settings.cycle_buckets // 10))
+
+
+def _cycle_request(fine: Downsampler | None, settings: ForecastSettings,
+                   state: SeriesState) -> dict[str, Any] | None:
+    """``fit``'s ``cycle`` argument once the fine series spans three of the shortest periods,
+    with the period of the cycle in use (``known_s``, 0 if none) to test again."""
+    if fine is None:
+        return None
+    shortest = max(4, math.ceil(settings.cycle_min_s / fine.bucket_s))
+    if len(fine) < 3 * shortest:
+        return None
+    return {
+        "values": fine.values(),
+        "t0": float(fine.starts()[0]),
+        "step_s": fine.bucket_s,
+        "min_s": settings.cycle_min_s,
+        "max_s": settings.cycle_max_s,
+        "strength": settings.cycle_strength,
+        "known_s": len(state.season) * state.season_step_s if state.season_cycle else 0.0,
+    }
+
+
 def fit_request(
-    ring: Ring, down: Downsampler | None, settings: ForecastSettings, state: SeriesState
+    ring: Ring, down: Downsampler | None, settings: ForecastSettings, state: SeriesState,
+    fine: Downsampler | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for ``fit`` / ``RefitPool.submit`` from one series' history and state.
 
     The daemon and replay both build their jobs here, so they fit on the same inputs. The seasonal
-    part is included only when ``forecast.season_due`` says so. The sampling interval passed on is
-    the forecaster's nominal one (``state.dt_nom``).
+    part is included only when ``forecast.season_due`` says so; the cycle search (``fine``, the
+    series of ``cycle_buffer``) on every refit once it has enough history: it costs milliseconds.
+    The sampling interval passed on is the forecaster's nominal one (``state.dt_nom``).
     """
     last = ring.last()
     t_end = last[0] if last else state.last_t
@@ -177,6 +233,16 @@ def fit_request(
             long_t0=float(starts[0]),
             long_step_s=down.bucket_s,
         )
+    # A GC sawtooth has its own guard (alarm.before_next_fall); taken for a cycle, its
+    # jittered teeth (or pairs of them) would become the profile and its rising floor would
+    # hide under the residual spread. Sharp falls seen at least twice, the last within
+    # three of their gaps, say sawtooth, however irregular.
+    gc = holt.gc_cycle(state)
+    sawtooth = (gc.fall_t is not None and gc.cycle_s > 0
+                and state.last_t - gc.fall_t <= 3 * gc.cycle_s)
+    cycle = None if sawtooth else _cycle_request(fine, settings, state)
+    if cycle is not None:
+        request["cycle"] = cycle
     return request
 
 
@@ -237,7 +303,7 @@ class RefitPool:
         """Queue a fit for series ``key``; False (and ``dropped`` + 1) when it was not queued.
 
         Not queued: a job for ``key`` is still in flight, or ``max_queue`` jobs are. ``kwargs``
-        go to ``fit`` (``t_end``, ``long_values``, ``long_t0``, ``long_step_s``).
+        go to ``fit`` (``t_end``, ``long_values``, ``long_t0``, ``long_step_s``, ``cycle``).
         """
         if key in self._inflight or len(self._inflight) >= self.max_queue:
             self.dropped += 1

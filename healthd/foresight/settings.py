@@ -53,6 +53,11 @@ class ForecastSettings:
     refit_every_s: float = 3600.0  # seconds between smoothing-parameter refits of a series
     season_refit_every_s: float = 21600.0  # seconds between seasonal-profile refits (costlier)
     fit_min_samples: int = 60  # samples in the ring before the first refit
+    cycle_min_s: float = 1200.0  # shortest cycle period (s) searched for in a series' history
+    cycle_max_s: float = 43200.0  # longest (s); 0 disables learning cycles (the daily term stays)
+    cycle_bucket_s: float = 120.0  # bucket width (s) of the fine series the search runs on...
+    cycle_buckets: int = 1080  # ...and its length in buckets (36 h: three 12 h cycles)
+    cycle_strength: float = 0.5  # share of the variance the cycle's profile must explain (0..1)
 
     def validate(self) -> list[str]:
         """Human-readable problems, one per bad field; empty when the settings are usable."""
@@ -92,6 +97,20 @@ class ForecastSettings:
         for name in ("alpha", "beta", "alpha_min", "alpha_max", "beta_min", "beta_max"):
             if not 0 < getattr(self, name) <= 1:
                 errors.append(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.cycle_bucket_s <= 0 or not self.cycle_min_s >= 4 * self.cycle_bucket_s:
+            errors.append(
+                f"cycle_min_s ({self.cycle_min_s}) must be >= 4 buckets of cycle_bucket_s"
+                f" ({self.cycle_bucket_s}, which must be > 0): a shorter cycle cannot be seen"
+            )
+        if self.cycle_max_s < 0 or 0 < self.cycle_max_s < self.cycle_min_s:
+            errors.append(
+                f"cycle_max_s must be 0 (off) or >= cycle_min_s ({self.cycle_min_s}),"
+                f" got {self.cycle_max_s}"
+            )
+        if self.cycle_buckets < 16:
+            errors.append(f"cycle_buckets must be an integer >= 16, got {self.cycle_buckets}")
+        if not 0 < self.cycle_strength <= 1:
+            errors.append(f"cycle_strength must be in (0, 1], got {self.cycle_strength}")
         if self.alpha_min > self.alpha_max:
             errors.append(f"alpha_min ({self.alpha_min}) must be <= alpha_max ({self.alpha_max})")
         if self.beta_min > self.beta_max:

@@ -31,6 +31,7 @@ class Tracker:
     def __init__(self, settings: ForecastSettings) -> None:
         self.settings = settings
         self.ring, self.long = refit.buffers(settings)
+        self.fine = refit.cycle_buffer(settings)
         self.state: SeriesState | None = None
         self._unmarked: SeriesState | None = None
 
@@ -42,12 +43,14 @@ class Tracker:
         self.ring.append(t, value)
         if self.long is not None:
             self.long.add(t, value)
+        if self.fine is not None:
+            self.fine.add(t, value)
         self.state, fc = forecast.step(self.state, t, value, limit, self.settings)
         if not forecast.refit_due(self.state, t, self.settings):
             return fc, None
         self._unmarked = self.state
         self.state = forecast.mark_refit(self.state, t)
-        return fc, refit.fit_request(self.ring, self.long, self.settings, self.state)
+        return fc, refit.fit_request(self.ring, self.long, self.settings, self.state, self.fine)
 
     def refit_refused(self) -> None:
         """The worker queue was full: ask again on the next sample instead of a period later."""
