@@ -51,10 +51,14 @@ def observe_swarm(v: Verifier, cluster: Cluster, items: Iterable[Tracked], now: 
     ids = v.services_watched()
     if not ids:
         return
-    failing = {}  # a Swarm service's key -> the failure of one of its tasks here
+    # A Swarm service's key -> the failure of one of its running tasks here. A dead task's
+    # container is history Swarm keeps (it has started another), not the service's state.
+    failing = {}
     for t in items:
+        if t.failure is None or not t.state.running:
+            continue
         policy = labels.parse(t.state.labels)
-        if t.failure is not None and policy.swarm_task and policy.service:
+        if policy.swarm_task and policy.service:
             failing[f"swarm/{policy.service}"] = t.failure
     seen, gone = cluster.service_states(ids, failing)
     for state, failure in seen:
