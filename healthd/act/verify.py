@@ -244,19 +244,8 @@ class Verifier:
     def tick(self) -> None:
         """Judge every open window; record and drop those with a verdict."""
         now = self.clock()
-        s = self.settings
         for cid in list(self.windows):
-            left = []
-            for w in self.windows[cid]:
-                v = judge(w.attempt, w.seen, now, s.max_gap_s, s.settle_s)
-                if v.final:
-                    self._record(w, v)
-                else:
-                    left.append(w)
-            if left:
-                self.windows[cid] = left
-            else:
-                del self.windows[cid]
+            self.settle(cid)
         self.store.flush()
         if now - self._pruned >= _PRUNE_EVERY_S:
             self._pruned = now
