@@ -46,6 +46,7 @@ class Cluster:
         self.local: dict[str, scale.ReplicaPressure] = {}  # this node's running tasks
         self.targets: dict[str, Tracked] = {}  # service/node id -> the runner's stand-in
         self.decisions: dict[str, str] = {}  # target name -> its last decision, explained
+        self.hosts: dict[str, swarm.HostReport] = {}  # node id -> its host, as last told
         # Holds what an operator paused (core.control), set by the daemon; as is, none.
         self.gate: Callable[[Decision], Decision] = lambda d: d
         self.watch = SwarmWatch(eng, out, cfg.swarm.relist_s, clock)
@@ -187,6 +188,7 @@ class Cluster:
             pressure.update(rep.tasks)
             if rep.host is not None:
                 hosts[node] = rep.host
+        self.hosts = hosts
         horizon = decide.history_window_s(self.cfg.guards)
         busy = busy | frozenset(self.actions.in_flight)  # service keys and target ids
         plan = swarm.decide(swarm.Inputs(

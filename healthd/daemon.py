@@ -347,6 +347,7 @@ class Daemon:
         now = self.clock()
         watching.observe_swarm(self.verifier, self.cluster, self.memory.all(), now)
         watching.observe_scaled(self.verifier, self.cluster, self.stacks, now)
+        watching.observe_nodes(self.verifier, self.cluster, now)
         self.verifier.tick()
         self._save_cursor()
         self._tend_ledger()

@@ -16,7 +16,9 @@ ladder's scale-ups (a replica more for a container whose resources ran out: its 
 watches that container), the scaler's Compose steps (the service: still asking for more
 replicas is its pressure not relieved; the Swarm scaler's the same, from its windows:
 ``cluster.Cluster.asking_more``), Swarm rollbacks and task replacements (the service, as
-each listing shows it and its tasks here fare: ``cluster.Cluster.service_states``).
+each listing shows it and its tasks here fare: ``cluster.Cluster.service_states``), Swarm
+node drains and activations (the node: its host exhausted again or still is the problem,
+as its healthd reports it).
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ from healthd.store.verdicts import Record, VerdictStore
 
 log = logging.getLogger("healthd")
 
-VERIFIED = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK, Action.REPLACE_TASK})
+VERIFIED = frozenset({Action.RESTART, Action.RECREATE, Action.ROLLBACK, Action.REPLACE_TASK,
+                      Action.DRAIN, Action.ACTIVATE})
+# Actions whose window watches a Swarm node (by id), as its healthd reports its host.
+ON_NODE = (Action.DRAIN.value, Action.ACTIVATE.value)
 SCALED = (Action.SCALE_UP.value, Action.SCALE_DOWN.value)
 # Actions whose window watches a Swarm service (as listed), not one container.
 ON_SERVICE = (Action.ROLLBACK.value, Action.REPLACE_TASK.value)
@@ -156,6 +161,11 @@ class Verifier:
                 if key.startswith("swarm/") == swarm
                 and any(w.record.action in SCALED and w.record.watched_id == key
                         for w in ws)]
+
+    def nodes_watched(self) -> list[str]:
+        """The Swarm nodes (by id) a drain's or an activation's window watches."""
+        return [nid for nid, ws in self.windows.items()
+                if any(w.record.action in ON_NODE for w in ws)]
 
     def services_watched(self) -> list[str]:
         """The Swarm services a rollback's (by id) or a replacement's (by key) window

@@ -1,9 +1,10 @@
-"""What the verifier watches besides containers: services, as the shell last saw them.
+"""What the verifier watches besides containers: services and nodes, as last seen.
 
-Owns: turning the Swarm listing, this host's task containers and the scalers' latest
-recommendations into observations of the services a verification window watches (a
-rollback's, a task replacement's, a scale step's), and telling the verifier of services
-that are gone. Containers are observed by the main loop itself, as it judges them.
+Owns: turning the Swarm listing, this host's task containers, the scalers' latest
+recommendations and the nodes' host reports into observations of the services (a
+rollback's, a task replacement's, a scale step's) and nodes (a drain's, an activation's)
+a verification window watches, and telling the verifier of services that are gone.
+Containers are observed by the main loop itself, as it judges them.
 Must never: judge (``core.verdict``) or decide anything.
 """
 
@@ -65,3 +66,14 @@ def observe_swarm(v: Verifier, cluster: Cluster, items: Iterable[Tracked], now: 
         v.observe(state, failure, now)
     for sid in gone:
         v.gone(sid, now)
+
+
+def observe_nodes(v: Verifier, cluster: Cluster, now: float) -> None:
+    """The Swarm nodes a drain's or an activation's window watches, as their healthds
+    last reported their hosts: exhausted is the problem (still, or again). A node whose
+    healthd did not answer is not observed (a gap, not a verdict)."""
+    for nid in v.nodes_watched():
+        rep = cluster.hosts.get(nid)
+        if rep is not None:
+            v.observe(ContainerState(id=nid, name=nid, status="running"),
+                      Failure.RESOURCE_PRESSURE if rep.exhausted else None, now)

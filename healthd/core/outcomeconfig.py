@@ -11,7 +11,7 @@ config.toml shape::
     [verify]
     default = 600        # seconds a fix must hold, for every kind not named below
     restart = 600        # per action kind: restart, recreate, scale_up, scale_down, rollback,
-                         # replace_task
+                         # replace_task, drain, activate
     max_gap_s = 60       # a silence longer than this is not counted as "stayed away"
     settle_s = 30        # the problem still seen this long after the action: not_fixed
 
@@ -37,7 +37,7 @@ from healthd.core.model import Action, Failure
 WINDOW_S = 600.0  # the default verification window, for every action kind
 # Action kinds whose outcome is judged: those that change the target to fix it.
 VERIFIED = (Action.RESTART, Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN,
-            Action.ROLLBACK, Action.REPLACE_TASK)
+            Action.ROLLBACK, Action.REPLACE_TASK, Action.DRAIN, Action.ACTIVATE)
 VERIFY_KEYS = ("default", *(a.value for a in VERIFIED), "max_gap_s", "settle_s")
 # Classifications that can have a ladder: a target's own problems (not its upstream's).
 LADDERED = tuple(f for f in Failure if f not in verdict.NOT_ITS_OWN)

@@ -7,6 +7,7 @@ stops, the new leader's healthd honours the cooldown the old one started."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,6 +85,19 @@ def acted(h: Healthd, action: str) -> list[dict[str, Any]]:
     return [r for r in h.rows() if r["action"] == action and r["outcome"] != "skipped"]
 
 
+def verdicts(h: Healthd) -> dict[str, str]:
+    """The final verdicts on the leader's node actions (drain, activate), from its state."""
+    db = sqlite3.connect(f"file:{h.state}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT action, kind FROM verdicts WHERE action IN "
+                          "('drain', 'activate') AND kind != 'pending'").fetchall()
+    except sqlite3.OperationalError:
+        return {}  # no verdicts table yet
+    finally:
+        db.close()
+    return {str(a): str(k) for a, k in rows}
+
+
 def service(nodes: MultiNode, name: str) -> dict[str, Any]:
     return dict(nodes.alive()[0].client.api.inspect_service(name))
 
@@ -151,7 +165,7 @@ def test_an_exhausted_node_is_drained_then_made_active_after_it_recovers(
     create(swarm3, name, "--replicas", "3", "--replicas-max-per-node", "2",
            command=("sleep", "100000"))
     wait_for(lambda: len(running_on(swarm3, name)) == 3, 60, what="3 tasks")
-    leader = fleet.start(0)
+    leader = fleet.start(0, {"verify": {"drain": 5.0, "activate": 5.0}})
     fleet.start(1)
     # node3's healthd sees its host memory as exhausted (any use is over 1 %).
     fleet.start(2, {"swarm": {"host_memory_critical": 0.01}})
@@ -180,6 +194,11 @@ def test_an_exhausted_node_is_drained_then_made_active_after_it_recovers(
              what=f"node3 active\n{leader.log()}")
     assert "healthd.swarm.drained_by" not in (node3()["Spec"].get("Labels") or {})
     assert len(acted(leader, "activate")) == 1
+    # Did each hold? The drain never relieved a host that counts any use as exhaustion;
+    # the node made active stayed fine.
+    kinds = wait_for(lambda: (lambda k: k if len(k) == 2 else None)(verdicts(leader)), 30,
+                     what=f"verdicts on the drain and the activation\n{leader.log()}")
+    assert kinds == {"drain": "not_fixed", "activate": "fixed"}, kinds
     print(f"\nexhausted node drained after {drained_s:.1f} s")
 
 

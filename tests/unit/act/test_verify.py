@@ -218,3 +218,11 @@ def test_the_scalers_step_is_watched_on_its_service_and_judged_by_its_pressure()
     v.tick()
     (r,) = store.for_container("shop/api").values()
     assert r.kind == "recurred" and "sustained pressure" in r.evidence
+
+
+def test_a_drain_is_watched_on_its_node() -> None:
+    v = Verifier(VerifySettings(), VerdictStore(None), Metrics(), Clock(1001.0))
+    drain = Decision(action=Action.DRAIN, target_id="n3", target_name="node/node3",
+                     rule="node_exhausted.critical", failure=Failure.NODE_EXHAUSTED, at=1000.0)
+    v.opened(drain, None)
+    assert v.nodes_watched() == ["n3"] and v.services_watched() == []
