@@ -93,12 +93,12 @@ def _seconds(raw: str) -> float | None:
 
 def _count(raw: str) -> int | None:
     v = raw.strip()
-    return int(v) if v.isdigit() and 1 <= int(v) < 1_000_000 else None
+    return int(v) if v.isascii() and v.isdigit() and 1 <= int(v) < 1_000_000 else None
 
 
 def _whole_seconds(raw: str) -> int | None:
     v = raw.strip().removesuffix("s")
-    return int(v) if v.isdigit() and int(v) < 1_000_000 else None
+    return int(v) if v.isascii() and v.isdigit() and int(v) < 1_000_000 else None
 
 
 def _bool(raw: str) -> bool | None:

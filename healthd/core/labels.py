@@ -158,7 +158,7 @@ def parse(labels: dict[str, str] | tuple[tuple[str, str], ...]) -> LabelPolicy:
     threshold = None
     if UNHEALTHY_THRESHOLD in d:
         raw = d[UNHEALTHY_THRESHOLD].strip()
-        if raw.isdigit() and 1 <= int(raw) <= 1000:
+        if raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 1000:
             threshold = int(raw)
         else:
             problems.append(f"label {UNHEALTHY_THRESHOLD}={d[UNHEALTHY_THRESHOLD]!r} ignored: "
@@ -269,7 +269,7 @@ def _status_codes(raw: str, problems: list[str]) -> tuple[int, ...]:
         if len(part) == 3 and part[0] in "12345" and part[1:].lower() == "xx":
             base = int(part[0]) * 100
             codes += range(base, base + 100)
-        elif part.isdigit() and 100 <= int(part) <= 599:
+        elif part.isascii() and part.isdigit() and 100 <= int(part) <= 599:
             codes.append(int(part))
         else:
             problems.append(f"label {PROBE_EXPECT_STATUS}={raw!r} ignored: expected codes "
@@ -291,7 +291,7 @@ def _hostport(raw: str, problems: list[str]) -> tuple[str, int] | None:
     host, _, port = raw.strip().rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         problems.append(f"label {PROBE_TCP}={raw!r} ignored: expected host:port")
         return None
     return host, int(port)

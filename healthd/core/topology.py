@@ -187,7 +187,8 @@ def build(states: Sequence[ContainerState], file_deps: FileDeps, cfg: Config) ->
         by_id[c.id] = svc
         project_of[svc] = project
         number = d.get(labels.COMPOSE_NUMBER, "")
-        members.setdefault(svc, []).append((int(number) if number.isdigit() else 0, c.id))
+        ordinal = int(number) if number.isascii() and number.isdigit() else 0
+        members.setdefault(svc, []).append((ordinal, c.id))
         if labels.COMPOSE_CONFIG_HASH in d:
             hashes.setdefault(svc, []).append((c.id, d[labels.COMPOSE_CONFIG_HASH]))
         src = by_source.setdefault(svc, {})

@@ -102,7 +102,7 @@ def history(ledger: Ledger, query: Mapping[str, str]) -> list[dict[str, Any]]:
     LedgerError when the state file cannot answer.
     """
     raw = query.get("limit", str(HISTORY_LIMIT))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_HISTORY:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HISTORY:
         raise BadQuery(f"limit: a whole number from 1 to {MAX_HISTORY}, not {raw[:20]!r}")
     return [r.as_dict() for r in ledger.history(int(raw))]
 

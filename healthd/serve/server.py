@@ -38,7 +38,7 @@ REQUEST_TIMEOUT_S = 15.0  # a client that stalls (or never finishes its TLS hand
 def parse_listen(listen: str) -> tuple[str, int]:
     """'HOST:PORT' (or '[v6]:PORT') to a (host, port) pair; ValueError with the reason."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) < 65536:
         raise ValueError(f"listen address {listen!r} is not HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
 

@@ -137,3 +137,10 @@ def test_bad_autoheal_compat_labels_are_problems() -> None:
     assert (p.action, p.notify, p.unhealthy_threshold) == (None, None, None)
     assert len(p.problems) == 3
     assert "expected one of restart, stop, notify, none" in p.problems[0]
+
+
+def test_a_superscript_digit_threshold_is_refused_not_a_crash() -> None:
+    # str.isdigit() says yes to '²'; int() says no.
+    policy = labels.parse({"healthd.unhealthy.threshold": "²"})
+    assert policy.unhealthy_threshold is None
+    assert any("healthd.unhealthy.threshold" in p for p in policy.problems)
