@@ -562,7 +562,8 @@ class Daemon:
             "ledger": self.ledger.health().as_dict(),
             "swarm": self.cluster.snapshot(),
             "verifying": self.verifier.open_rows(),
-            "incidents": self.verifier.incident_rows(),
+            "incidents": snapshot.with_held_dependents(
+                self.verifier.incident_rows(), self.memory.all(), self.stacks.topology),
             "outcomes": self.verifier.outcome_rows(self.cfg.ladder),
             **self.control.snapshot(),
         }

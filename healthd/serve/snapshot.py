@@ -69,3 +69,25 @@ def stacks(topology: Topology, health: Mapping[str, ServiceHealth], problems: Se
         })
     graph = topology.as_json()
     return {"services": services, "graph": graph, "problems": list(problems)}
+
+
+def with_held_dependents(incidents: Sequence[dict[str, Any]], items: Iterable[Tracked],
+                         topology: Topology) -> list[dict[str, Any]]:
+    """Open incidents with the containers held for them now (``held_dependents``): those
+    whose decision waits on the incident's target's service (``core.stack.inhibit``: "depends
+    on S," or "waits for S to settle"). Their hold is part of the incident: they are not
+    acted on while it lasts."""
+    items = list(items)
+    service_of_name = {t.state.name: topology.service_of(t.state.id) for t in items}
+    held: dict[str, list[str]] = {}
+    for t in items:
+        why = (t.last_decision.suppressed_by or "") if t.last_decision else ""
+        if why.startswith("dependency: "):
+            held.setdefault(why, []).append(t.state.name)
+    out = []
+    for i in incidents:
+        svc = service_of_name.get(str(i.get("target")))
+        names = sorted(n for why, ns in held.items() for n in ns if svc is not None
+                       and (f"depends on {svc}," in why or f"waits for {svc} " in why))
+        out.append({**i, "held_dependents": names})
+    return out

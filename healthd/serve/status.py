@@ -158,8 +158,10 @@ def incident_line(i: dict[str, Any]) -> str:
     if i.get("closed"):
         end = f"{end} {datetime.fromtimestamp(float(i['closed'])).strftime('%m-%d %H:%M:%S')}"
     opened = datetime.fromtimestamp(float(i.get("opened") or 0)).strftime("%m-%d %H:%M:%S")
+    held = i.get("held_dependents") or []
     return (f"{i.get('id')}: {str(i.get('failure')).replace('_', ' ')} on {i.get('target')}, "
-            f"opened {opened}, {end}: {i.get('chain')}")
+            f"opened {opened}, {end}: {i.get('chain')}"
+            + (f"; holding {', '.join(held)}" if held else ""))
 
 
 def render_outcomes(rows: Sequence[dict[str, Any]], window_s: float | None = None) -> str:

@@ -26,8 +26,9 @@ from tests.integration.receiver import Receiver
 
 pytestmark = pytest.mark.engine
 
-# Healthy for about 3 s after every start (a restart clears /run, a tmpfs), then unhealthy:
-# no restart or recreate ever holds.
+# api is healthy for about 3 s after every start (a restart clears /run, a tmpfs), then
+# unhealthy: no restart or recreate ever holds. web depends on it (its healthcheck reads
+# the marker api's keeps): while api fails, web fails too and is held, never acted on.
 RELAPSING = """
 version: "2.4"
 services:
@@ -36,12 +37,31 @@ services:
     network_mode: none
     command: sh -c "sleep 3; touch /run/bad; exec sleep 100000"
     tmpfs: [/run]
+    volumes: [shared:/shared]
     stop_grace_period: 1s
     healthcheck:
-      test: ["CMD-SHELL", "test ! -e /run/bad"]
+      test:
+        - CMD-SHELL
+        - >-
+          if test ! -e /run/bad; then touch /shared/api-up;
+          else rm -f /shared/api-up; false; fi
       interval: 1s
       timeout: 2s
       retries: 1
+  web:
+    image: IMAGE
+    network_mode: none
+    command: sleep 100000
+    volumes: [shared:/shared]
+    depends_on: [api]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD-SHELL", "test -e /shared/api-up"]
+      interval: 1s
+      timeout: 2s
+      retries: 1
+volumes:
+  shared:
 """
 # Unhealthy at its first start only: a restart (same writable layer, fresh /run) fixes it.
 ONCE = RELAPSING.replace(
@@ -138,6 +158,13 @@ def test_a_relapsing_service_climbs_restart_recreate_then_is_held_for_people(
         assert "restart did not hold" in held[0]["reason"]
         shown = ask(h, "status").output
         assert "held for people" in shown and f"INCIDENT {name}@" in shown, shown
+        # Its dependent is part of the incident: held for it, never acted on.
+        web = project.container("web")
+        wait_for(lambda: [i for i in h.status()["incidents"] if i["target"] == name
+                          and web in i["held_dependents"]], 30,
+                 what=f"{web} held in {name}'s incident: {h.status()['incidents']}")
+        assert f"holding {web}" in ask(h, "status").output
+        assert acted(h, web) == [], h.rows(web)
         assert "restart recurred → recreate recurred → alert-and-hold held" in shown, shown
         incidents = json.loads(cli(h, "history", "--incidents", "--json").output)
         mine = [i for i in incidents if i["target"] == name]
