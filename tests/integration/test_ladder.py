@@ -192,6 +192,32 @@ def test_a_relapsing_service_climbs_restart_recreate_then_is_held_for_people(
         rx.close()
 
 
+def test_a_target_held_for_people_that_recovers_by_itself_is_released(
+        engine: Engine, containers: Containers, healthds: list[Healthd],
+        tmp_path: Path) -> None:
+    h = Healthd(engine, tmp_path, cfg=LONG)
+    healthds.append(h)
+    h.start()
+    # Unhealthy 3 s after every start; a lone container: no recreate rung.
+    cid = containers.run("should-be-held-then-released", "sh", "-c",
+                         "rm -f /tmp/bad; sleep 3; touch /tmp/bad; exec sleep 100000",
+                         opts=("--health-cmd", "test ! -e /tmp/bad", "--health-interval",
+                               "1s", "--health-retries", "1"))
+    name = containers.name_of(cid)
+
+    def held() -> bool:
+        return any(m["target"] == name for m in h.status()["maintenance"])
+    wait_for(held, 60, what=f"the hold: {acted(h, name)}\n{h.log()}")
+    assert acted(h, name) == ["restart", "alert"], h.log()
+    engine.cli("exec", cid, "rm", "/tmp/bad")  # it gets well by itself
+    wait_for(lambda: not held(), 30, what=f"the hold released\n{h.log()}")
+    (inc,) = [i for i in json.loads(cli(h, "history", "--incidents", "--json").output)
+              if i["target"] == name]
+    assert inc["state"] == "fixed" and inc["closed"], inc
+    assert "recovered by itself" in inc["rungs"][-1]["evidence"], inc
+    assert acted(h, name) == ["restart", "alert"]
+
+
 def test_a_fix_that_holds_is_fixed_and_the_next_problem_starts_at_rung_one(
         engine: Engine, healthds: list[Healthd], tmp_path: Path) -> None:
     project = Project(engine, tmp_path / "stack", MENDABLE, hint="mended")
