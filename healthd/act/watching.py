@@ -20,8 +20,8 @@ from healthd.observe.memory import Tracked
 from healthd.observe.stacks import Stacks
 
 
-def _service(key: str) -> ContainerState:
-    """A service as a verification target: it runs; its failure says the rest."""
+def _target(key: str) -> ContainerState:
+    """A service or node as a verification target: it runs; its failure says the rest."""
     return ContainerState(id=key, name=key, status="running")
 
 
@@ -30,7 +30,7 @@ def observe_scaled(v: Verifier, cluster: Cluster, stacks: Stacks, now: float) ->
     watches: still asking for more replicas than they have is pressure not relieved."""
     asking, gone = cluster.asking_more(v.scaled_watched(swarm=True))
     for key, more in asking.items():
-        v.observe(_service(key), Failure.SUSTAINED_PRESSURE if more else None, now)
+        v.observe(_target(key), Failure.SUSTAINED_PRESSURE if more else None, now)
     for key in gone:
         v.gone(key, now)
     keys = v.scaled_watched()
@@ -43,7 +43,7 @@ def observe_scaled(v: Verifier, cluster: Cluster, stacks: Stacks, now: float) ->
             v.gone(key, now)
         elif asked is not None:
             more = asked.desired > asked.current
-            v.observe(_service(key), Failure.SUSTAINED_PRESSURE if more else None, now)
+            v.observe(_target(key), Failure.SUSTAINED_PRESSURE if more else None, now)
 
 
 def observe_swarm(v: Verifier, cluster: Cluster, items: Iterable[Tracked], now: float) -> None:
@@ -75,5 +75,4 @@ def observe_nodes(v: Verifier, cluster: Cluster, now: float) -> None:
     for nid in v.nodes_watched():
         rep = cluster.hosts.get(nid)
         if rep is not None:
-            v.observe(ContainerState(id=nid, name=nid, status="running"),
-                      Failure.RESOURCE_PRESSURE if rep.exhausted else None, now)
+            v.observe(_target(nid), Failure.RESOURCE_PRESSURE if rep.exhausted else None, now)
