@@ -50,7 +50,10 @@ from healthd.store.verdicts import VerdictStore
 log = logging.getLogger("healthd")
 
 _CURSOR_KEY = "events_cursor_ns"
-_RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop")
+# create, pause, unpause and update change what an inspect shows without a state the list
+# would catch sooner: with the list read only every [watch] resync_s, they are inspected too.
+_RELEVANT = ("die", "oom", "kill", "health_status", "start", "restart", "stop", "create",
+             "pause", "unpause", "update")
 # A cursor older than this is not trusted to bound "died while we watched": the engine
 # keeps few events in memory, so anything older would be healed without its history.
 _MAX_LOOKBACK_S = 3600.0
@@ -129,7 +132,7 @@ class Daemon:
                                cfg.watch.reconnect_max_s)
         self.observer = Observer(eng, self.sampler, self.memory.known, self.queue,
                                  cfg.watch.stats_interval_s, cfg.watch.docker_root or None,
-                                 clock)
+                                 clock, cfg.watch.resync_s, lambda: self.watcher.connected)
         self.signals = AppSignals(eng, self.queue, cfg.signals, clock)
         self.cluster = Cluster(cfg, eng, self.queue, self.actions, ledger, metrics, clock)
         self.control = Control(cfg, control_store or ControlStore(None), ledger, self.queue,
@@ -284,9 +287,12 @@ class Daemon:
             # its own restart of it): history, not its state now; the start event follows.
             return
         if ev.verb == "die" and ev.exit_code is not None and t.inspected:
-            # The event says all a die decision needs. The next sweep inspects.
+            # The event says all a die decision needs; an inspect then brings the rest (the
+            # list that used to, on the next sweep, now comes only every resync_s).
             self.memory.apply_die(t, ev)
             self._evaluate(t, trigger=ev.time)
+            if ev.id not in self.actions.in_flight:
+                self._request_inspect(t, ev.time)
         else:
             self._request_inspect(t, ev.time)
 
@@ -306,6 +312,7 @@ class Daemon:
         started = time.perf_counter()
         in_flight = self.actions.in_flight
         if sw.summaries is not None:
+            self.metrics.lists.inc()
             self.metrics.engine_up.set(1)
             seen = {s.id for s in sw.summaries}
             # Forget what the list no longer shows, unless an event about it came since.

@@ -76,6 +76,9 @@ class WatchSettings:
     cgroup_root: str = "/sys/fs/cgroup"
     docker_root: str = ""  # empty: ask the engine (DockerRootDir)
     reconnect_max_s: float = 30.0
+    # Seconds between full container lists while the events stream is connected: events
+    # carry every change, the list only catches what a lost event would hide. 0: every sweep.
+    resync_s: float = 30.0
     # opt-in also takes <opt_in_label>=true (docker-autoheal's AUTOHEAL_CONTAINER_LABEL).
     opt_in_label: str = ""
     only_running: bool = False  # act only on running containers (not paused, not exited)

@@ -59,7 +59,7 @@ class VersionConflict(ActionFailed):
 # exec_create/exec_start/exec_die (three per check per container) off the wire. create
 # (with destroy) tells a redeploy by someone else (healthd.core.churn).
 EVENTS = ("start", "die", "oom", "kill", "health_status", "create", "destroy", "restart",
-          "stop")
+          "stop", "pause", "unpause", "update")
 
 # Shared with observe.swarmapi: what "the engine did not answer" looks like from docker-py.
 CONN_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError)

@@ -25,7 +25,7 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # The engine events healthd subscribes to (observe.engine.EVENTS; a unit test keeps them equal).
 EVENT_VERBS = ("start", "die", "oom", "kill", "health_status", "create", "destroy", "restart",
-               "stop")
+               "stop", "pause", "unpause", "update")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A recovery is only known once the fix held for its window (600 s by default).
 RECOVERY_BUCKETS = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
@@ -62,6 +62,9 @@ class Metrics:
                               ["action"], registry=r)
         self.reconnects = Counter("healthd_engine_reconnects_total",
                                   "Times the events stream was re-established", registry=r)
+        self.lists = Counter("healthd_container_lists_total",
+                             "Full container lists read from the engine (every [watch] "
+                             "resync_s while the events stream is connected)", registry=r)
         self.event_lag = Gauge("healthd_event_lag_seconds",
                                "Delay between the engine's event time and its handling",
                                registry=r)
