@@ -49,13 +49,15 @@ def parse(path: Path) -> tuple[list[tuple[str, list[str], int]], dict[str, str]]
 
 
 # Where a sample's time goes, by the first rule (in this order) one of its frames matches;
-# names cover both the old flat layout (healthd/forecast.py) and the package one.
+# names cover the older layouts too (healthd/forecast.py, Daemon._evaluate): the baseline's.
 AREAS = (
     ("forecasts (Foresight.observe, host forecasts)", ("Foresight.",)),
     ("container list (Engine.list: HTTP and JSON)", ("Engine.list ",)),
     ("stats sweep (cgroup files, Usage)", ("Sampler.sweep ",)),
     ("topology (Stacks.rebuild)", ("Stacks.rebuild ",)),
-    ("decisions (Daemon._evaluate, service health)", ("Daemon._evaluate ",
+    ("decisions (Decider.evaluate, service health)", ("Decider.evaluate ",
+                                                      "Decider.refresh_service ",
+                                                      "Daemon._evaluate ",
                                                       "Daemon._refresh_service ")),
     ("rest of the sweep (Daemon._apply_sweep)", ("Daemon._apply_sweep ",)),
     ("rest of the observer thread", ("Observer.",)),

@@ -5,7 +5,7 @@ builds the real ``Daemon`` on built-in defaults (but no refits) in this process 
 started; the events stream is marked connected so every sweep decides, as in the daemon) and
 drives it
 sweep by sweep on a clock that advances 5 s per sweep: ``Observer.sweep`` (list, cgroup and
-host reads) then ``Daemon._apply_sweep`` (forecasts, topology, classify and decide, metrics,
+host reads) then ``Daemon._apply_sweep`` (forecasts, topology, ``Decider.evaluate``, metrics,
 cursor). Prints the median CPU time (thread time) and wall time of each half, then a cProfile
 of ``--profiled`` more sweeps: the functions with the most own time and the most cumulative
 time. Needs root (dockerd).
@@ -129,11 +129,11 @@ def main() -> None:
             parts = {"engine list": Timed(d.engine, "list"),
                      "stats sweep (cgroup files)": Timed(d.sampler, "sweep"),
                      "forecasts": Timed(d.foresight, "observe"),
-                     "decisions (evaluate)": Timed(d, "_evaluate")}
+                     "decisions (evaluate)": Timed(d.decider, "evaluate")}
             steps = [_step(d, clock) for _ in range(args.sweeps)]
             gc.callbacks.remove(gct._cb)
             for obj, name in ((d.engine, "list"), (d.sampler, "sweep"),
-                              (d.foresight, "observe"), (d, "_evaluate")):
+                              (d.foresight, "observe"), (d.decider, "evaluate")):
                 delattr(obj, name)  # the instance attribute: the class's method again
             n = args.containers
             print(f"# {n} idle containers, built-in defaults, median of {args.sweeps} sweeps "

@@ -9,7 +9,6 @@ the engine on its own thread, or keep state that one of those parts owns.
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
@@ -25,9 +24,10 @@ from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
-from healthd.core import churn, classify, decide, escalate, labels, stack
-from healthd.core.model import Action, Classification, ContainerState, Resource
+from healthd.core import churn, decide, escalate, labels
+from healthd.core.model import ContainerState, Resource
 from healthd.core.settings import Config
+from healthd.decider import Decider
 from healthd.foresight.tracker import Foresight
 from healthd.observe import engine
 from healthd.observe.appsignals import AppSignals
@@ -38,7 +38,7 @@ from healthd.observe.observer import Observer, Sweep
 from healthd.observe.probes import ProbeResult
 from healthd.observe.sampler import Sampler
 from healthd.observe.scrape import Scraped
-from healthd.observe.stacks import Stacks, scale_candidates
+from healthd.observe.stacks import Stacks
 from healthd.observe.swarm import SwarmListed
 from healthd.observe.watcher import DISCONNECTED, RECONNECTED, Watcher
 from healthd.serve import snapshot
@@ -109,10 +109,6 @@ class Daemon:
                                concurrency=cfg.watch.stats_concurrency)
         self.foresight = Foresight(cfg.forecast, metrics)
         self.stacks = Stacks(cfg)
-        self.image_tags: dict[str, str] = {}  # tag -> image id, as last listed
-        # Creates and destroys in projects that healthd did not cause (guards.redeploy_*).
-        self.churn: collections.deque[churn.Churn] = collections.deque(maxlen=2000)
-        self.backup_running = False  # as of the last sweep
         self.started_at = clock()
         # The host is watched like a container that is always opted in: its forecasts go
         # through the same classifier and decision table (rows predicted_exhaustion.host_*).
@@ -144,6 +140,9 @@ class Daemon:
         # Verdicts are kept as long as the history they explain, and the fix rates count.
         self.verifier.keep_s = max(cfg.ledger.retention_s, cfg.ladder.learn_window_s)
         self.escalation = Escalation(cfg.ladder, self.verifier, self.control)
+        self.decider = Decider(cfg, clock, ledger, self.memory, self.stacks, self.actions,
+                               self.control, self.escalation, self.verifier, self.signals,
+                               self.cluster, notifier, self.watch_since, self.started_at)
 
     # ---- lifecycle -------------------------------------------------------------------
     def run(self) -> int:
@@ -180,7 +179,7 @@ class Daemon:
             elif isinstance(item, (ProbeResult, Scraped, LogMatches)):
                 self._on_signal(item)
             elif isinstance(item, Approve):
-                self._on_approve(item)
+                self.decider.on_approve(item)
             elif item == RECONNECTED:
                 self.metrics.reconnects.inc()
                 self.observer.wake()  # re-list everything: things changed while we were away
@@ -255,7 +254,7 @@ class Daemon:
             self._forget(item.cid)
         elif item.cid not in in_flight and self.memory.fresh(item.cid, item.epoch):
             t = self._apply_inspect(item.cid, item.data)
-            self._evaluate(t, trigger=item.trigger)
+            self.decider.evaluate(t, trigger=item.trigger)
 
     def _forget(self, cid: str) -> None:
         self.verifier.gone(cid, self.clock())
@@ -269,7 +268,7 @@ class Daemon:
         self.cursor_ns = ev.time_ns
         self.metrics.events.labels(ev.verb).inc()
         self.metrics.event_lag.set(max(0.0, now - ev.time))
-        self._note_churn(ev)
+        self.decider.note_churn(ev)
         if ev.verb == "destroy":
             self._forget(ev.id)
             return
@@ -290,22 +289,11 @@ class Daemon:
             # The event says all a die decision needs; an inspect then brings the rest (the
             # list that used to, on the next sweep, now comes only every resync_s).
             self.memory.apply_die(t, ev)
-            self._evaluate(t, trigger=ev.time)
+            self.decider.evaluate(t, trigger=ev.time)
             if ev.id not in self.actions.in_flight:
                 self._request_inspect(t, ev.time)
         else:
             self._request_inspect(t, ev.time)
-
-    def _note_churn(self, ev: Event) -> None:
-        """Keep a create or destroy (a Swarm task's death too) in a project or service that
-        healthd is not acting on itself: someone else may be redeploying it."""
-        swarm_died = ev.verb == "die" and ev.group.startswith("swarm/")
-        if not ev.group or not (ev.verb in ("create", "destroy") or swarm_died):
-            return
-        if any(s == ev.group or s.startswith(f"{ev.group}/")
-               for s in self.actions.busy_services()):
-            return
-        self.churn.append(churn.Churn(ev.time, ev.group, ev.verb))
 
     def _apply_sweep(self, sw: Sweep) -> None:
         """Fold one observation sweep in and decide for every container."""
@@ -331,22 +319,22 @@ class Daemon:
             if t.usage is not None:
                 t.forecasts = self.foresight.observe(t.state.id, t.state.name, t.usage)
         if sw.images is not None:
-            self.image_tags = sw.images
+            self.decider.image_tags = sw.images
         self.control.tick()  # pauses and pending decisions that ran out end first
         self._observe_host(sw)
         self.foresight.poll()
         self.stacks.rebuild(self.memory.all())
-        self.backup_running = churn.backup_running(t.state for t in self.memory.all())
+        self.decider.backup_running = churn.backup_running(t.state for t in self.memory.all())
         # Without the engine, what we know of containers is stale: acting on it would only
         # burn budgets on failed restarts. Decide again once the stream is back.
         if self.watcher.connected:
             # Upstreams first: a dependent's decision reads its upstream's fresh health.
-            for t in self._in_dependency_order(self.memory.all()):
+            for t in self.decider.in_dependency_order(self.memory.all()):
                 if t.state.id not in in_flight:
-                    self._evaluate(t)
+                    self.decider.evaluate(t)
                 else:
-                    self._refresh_service(t)
-            self._scale(self.clock())
+                    self.decider.refresh_service(t)
+            self.decider.scale(self.clock())
             self._recheck_thresholds()
             self.cluster.observe_node(self.memory.all(), self.host, sw.memory, sw.disk)
             self.cluster.tick(self.actions.busy_services(), self.dry_run)
@@ -362,25 +350,26 @@ class Daemon:
         self.metrics.sweep.set(elapsed)
         self.metrics.sweep_hist.observe(elapsed)
 
+    def _tend_ledger(self) -> None:
+        """Write what the ledger holds in memory, prune a batch of old rows, export health."""
+        now = self.clock()
+        self.ledger.flush()
+        self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
+        h = self.ledger.health()
+        self.metrics.set_ledger(h.up, h.pending, h.dropped)
+        said = (h.up, h.set_aside)
+        if said != self._ledger_said and self.notifier is not None:
+            # Once per change: down, up again, or a corrupt file set aside at start.
+            self.notifier.state_file(h.up, h.error, None if said[1] == self._ledger_said[1]
+                                     else h.set_aside, h.path)
+        self._ledger_said = said
+
     def _export_counts(self) -> None:
-        for h, n in self.memory.health_counts().items():
-            self.metrics.containers.labels(h.value).set(n)
         items = self.memory.all()
-        self.metrics.held_by_dependency.set(sum(
-            1 for t in items if t.last_decision and t.last_decision.suppressed_by
-            and t.last_decision.suppressed_by.startswith("dependency:")))
-        self.metrics.set_signals({t.state.name: row for t in items
-                                  if (row := self.signals.row(t.state.id)) is not None})
+        self.metrics.export_counts(items, self.memory.health_counts(), self.stacks.topology,
+                                   {t.state.name: row for t in items
+                                    if (row := self.signals.row(t.state.id)) is not None})
         self.cluster.export()
-        topo, running = self.stacks.topology, {t.state.id for t in items if t.state.running}
-        self.metrics.replicas.clear()  # services come and go: no stale series
-        for svc in topo.services():
-            if "/" not in svc:
-                continue  # a lone container is no service: healthd_containers counts it
-            members = topo.members(svc)
-            self.metrics.replicas.labels(svc, "running").set(
-                sum(1 for c in members if c in running))
-            self.metrics.replicas.labels(svc, "all").set(len(members))
 
     def _observe_host(self, sw: Sweep) -> None:
         views = []
@@ -392,7 +381,7 @@ class Daemon:
                 Resource.HOST_DISK, sw.at, sw.disk.used_bytes,
                 sw.disk.used_bytes + sw.disk.free_bytes))
         self.host.forecasts = tuple(views)
-        self._evaluate(self.host)
+        self.decider.evaluate(self.host)
 
     def _save_cursor(self) -> None:
         # The last event *handled*, not the watcher's last one read: events still queued
@@ -410,27 +399,7 @@ class Daemon:
             self.signals.set_forecasts(t.state.id, self.foresight.observe_series(
                 t.state.id, t.state.name, now, self.signals.series(t.state.id)))
         if t.state.id not in self.actions.in_flight and self.watcher.connected:
-            self._evaluate(t)
-
-    # ---- decide ------------------------------------------------------------------------
-    def _context(self, now: float, name: str | None = None, **ladder: Any) -> decide.Context:
-        """name: a container's decision reads its own rows and the host's last minute only
-        (the whole host's would cost more with every action taken, just when many are).
-        ladder: the escalation ladder's fields for that container (``act.escalation``)."""
-        history = self.ledger.recent(
-            now - decide.history_window_s(self.cfg.guards), container=name,
-            everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
-        window = self.cfg.guards.redeploy_window_s
-        while self.churn and now - self.churn[0].at > window:
-            self.churn.popleft()
-        return decide.Context(
-            now=now, config=self.cfg, history=history,
-            watch_since=self.watch_since, dry_run=self.dry_run,
-            busy_services=self.actions.busy_services(),
-            topology=self.stacks.topology, services=self.stacks.health,
-            swarm_tasks=self.cluster.task_counts(), started_at=self.started_at,
-            redeploys=tuple(self.churn), backup_running=self.backup_running,
-            **self.control.context(), **ladder)
+            self.decider.evaluate(t)
 
     def _recheck_thresholds(self) -> None:
         """The engine says nothing between an unhealthy container's checks: look again at
@@ -440,137 +409,7 @@ class Daemon:
             if d is not None and (d.suppressed_by or "").startswith("threshold:"):
                 self._request_inspect(t, None)
 
-    def _in_dependency_order(self, items: list[Tracked]) -> list[Tracked]:
-        rank = {svc: i for i, svc in enumerate(self.stacks.topology.order())}
-        topo = self.stacks.topology
-        return sorted(items, key=lambda t: rank.get(topo.service_of(t.state.id) or "", -1))
-
-    def _refresh_service(self, t: Tracked) -> None:
-        """Fold ``t``'s service's members into its health, after ``t`` changed."""
-        topo = self.stacks.topology
-        service = topo.service_of(t.state.id)
-        if service is None:
-            return
-        members = []
-        for cid in topo.members(service):
-            m = self.memory.get(cid)
-            if m is not None and m.inspected:
-                members.append(stack.Member(
-                    m.state, m.failure, in_flight=cid in self.actions.in_flight,
-                    started_by_healthd=self.actions.started_by_healthd(cid, m.state.started_at)))
-        self.stacks.refresh(service, members, self.clock())
-
-    def _scale(self, now: float) -> None:
-        """Scale decisions for the compose services that allow it (replicas.max)."""
-        ctx = self._context(now)
-        for cand in scale_candidates(self.stacks, self.memory, ctx.history,
-                                     ctx.busy_services, now):
-            v = cand.verdict
-            cls = Classification(v.failure, v.severity, v.evidence)
-            d = decide.decide_service(cand.target, cls, cand.service, v.desired, ctx,
-                                      held=v.held, number=cand.number)
-            t = self.memory.get(cand.target.id)
-            if t is not None:
-                self.control.on_decision(d)
-                self.actions.handle(t, d, None)
-
-    def _tend_ledger(self) -> None:
-        """Write what the ledger holds in memory, prune a batch of old rows, export health."""
-        now = self.clock()
-        self.ledger.flush()
-        self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
-        h = self.ledger.health()
-        self.metrics.set_ledger(h.up, h.pending, h.dropped)
-        said = (h.up, h.set_aside)
-        if said != self._ledger_said and self.notifier is not None:
-            # Once per change: down, up again, or a corrupt file set aside at start.
-            self.notifier.state_file(h.up, h.error, None if said[1] == self._ledger_said[1]
-                                     else h.set_aside, h.path)
-        self._ledger_said = said
-
-    def _evaluate(self, t: Tracked, trigger: float | None = None) -> None:
-        if not t.inspected:
-            return  # a placeholder knows no labels or restart policy: wait for its inspect
-        now = self.clock()
-        sig = self.signals.signals(t.state, now)
-        t.assessment, cls = classify.assess(
-            t.state, t.usage, (*t.forecasts, *self.signals.forecasts(t.state.id)), now,
-            self.cfg.classify, self.cfg.thresholds, sig, self.cfg.signals)
-        t.failure = cls.failure if cls else None
-        # What an event shows is as of the event: one replayed from before healthd's own
-        # restart (after healthd itself restarted) must not read as the problem recurring.
-        self.verifier.observe(t.state, t.failure, trigger if trigger is not None else now)
-        self._refresh_service(t)
-        cls = stack.drift(t.state, cls, self.stacks.topology, self.image_tags)
-        if cls is None:
-            cls = stack.followed_restart(t.state, self.stacks.topology, self.stacks.health,
-                                         now, self.cfg.stacks.settle_s, self.watch_since)
-        if cls is None:
-            t.last_decision, t.last_recorded = None, None
-            self.escalation.recovered(t.state)
-            # Notified per incident: "resolved" once a rung's fix held, not at every
-            # healthy moment between rungs.
-            if self.notifier is not None and not self.verifier.in_incident(t.state.id,
-                                                                           t.state.name):
-                self.notifier.healthy(t.state)  # resolves what was notified about it
-            return
-        topo = self.stacks.topology
-        d = decide.decide(t.state, cls, self._context(
-            now, t.state.name, **self.escalation.context(t.state, cls.failure, topo)))
-        if d is None:
-            t.last_decision = None
-            return
-        if d.action is Action.RECREATE:
-            d = stack.with_recreate_source(d, t.state, self.stacks.topology,
-                                           [m.state for m in self.memory.all()])
-        elif d.action is Action.SCALE_UP and d.rung:  # the ladder's, on a container
-            d = stack.with_scale_up(d, t.state, topo, [m.state for m in self.memory.all()])
-        self.control.on_decision(d)
-        self.actions.handle(t, d, trigger)
-        self.escalation.decided(d, topo)
-        if d.acts:
-            self._refresh_service(t)  # in flight now: its dependents wait for it
-
-    def _on_approve(self, req: Approve) -> None:
-        """An operator approved a pending decision: decide again now, every guard included,
-        and act if they all let it through; the HTTP thread waits for the outcome."""
-        p = req.pending
-        if self.control.find(p.id) is None:
-            req.result.set_result(None)  # expired or rejected meanwhile
-            return
-        self.control.approved[p.key] = req.who
-        try:
-            t = next((m for m in self.memory.all()
-                      if m.state.name == p.target and m.inspected), None)
-            if self.control.is_scale(p):
-                self._scale(self.clock())
-            elif t is not None and t.state.id in self.actions.in_flight:
-                req.result.set_result(f"held: an action on {p.target} is in flight; "
-                                      "approve again once it is done")
-                return
-            elif t is not None:
-                self._evaluate(t)
-            req.result.set_result(self.control.approved_now(p, self.control.seen.get(p.key)))
-        finally:
-            self.control.approved.clear()
-            self.control.seen.clear()
-
     # ---- status ------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """What ``healthd status`` shows: one row per watched container."""
-        return {
-            "now": self.clock(), "started_at": self.started_at, "dry_run": self.dry_run,
-            "engine_connected": self.watcher.connected, "stats_path": self.sampler.path,
-            "containers": snapshot.container_rows(self.memory.all(), self.ledger,
-                                                  self.stacks.topology, self.signals.row),
-            "stacks": snapshot.stacks(self.stacks.topology, self.stacks.health,
-                                      self.stacks.problems(), self.memory.all(), self.ledger),
-            "host": self.foresight.host_rows(),
-            "ledger": self.ledger.health().as_dict(),
-            "swarm": self.cluster.snapshot(),
-            "verifying": self.verifier.open_rows(),
-            "incidents": snapshot.with_held_dependents(
-                self.verifier.incident_rows(), self.memory.all(), self.stacks.topology),
-            "outcomes": self.verifier.outcome_rows(self.cfg.ladder),
-            **self.control.snapshot(),
-        }
+        """What ``healthd status`` shows (``serve.snapshot.status``)."""
+        return snapshot.status(self)

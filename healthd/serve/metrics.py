@@ -6,6 +6,8 @@ Must never: decide anything; the daemon sets values, this module only names them
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -17,6 +19,8 @@ from prometheus_client import (
 
 from healthd import __version__
 from healthd.core.model import Health
+from healthd.core.topology import Topology
+from healthd.observe.memory import Tracked
 from healthd.serve.access import REASONS
 
 # No `*_created` series: each counter and histogram would export one more series holding
@@ -159,6 +163,25 @@ class Metrics:
         self.app_log_errors = Gauge("healthd_app_log_errors_per_minute",
                                     "Log lines matching the container's error pattern, per "
                                     "minute over the signals window", ["container"], registry=r)
+
+    def export_counts(self, items: Sequence[Tracked], health: Mapping[Health, int],
+                      topology: Topology, signals: dict[str, dict[str, object]]) -> None:
+        """Per sweep: containers by health, decisions held by a dependency, the signals of
+        ``signals`` (rows of ``AppSignals.row`` by name) and each Compose service's replicas."""
+        for h, n in health.items():
+            self.containers.labels(h.value).set(n)
+        self.held_by_dependency.set(sum(
+            1 for t in items if t.last_decision and t.last_decision.suppressed_by
+            and t.last_decision.suppressed_by.startswith("dependency:")))
+        self.set_signals(signals)
+        running = {t.state.id for t in items if t.state.running}
+        self.replicas.clear()  # services come and go: no stale series
+        for svc in topology.services():
+            if "/" not in svc:
+                continue  # a lone container is no service: healthd_containers counts it
+            members = topology.members(svc)
+            self.replicas.labels(svc, "running").set(sum(1 for c in members if c in running))
+            self.replicas.labels(svc, "all").set(len(members))
 
     def set_signals(self, rows: dict[str, dict[str, object]]) -> None:
         """Export the latest signals by container name (rows of ``AppSignals.row``)."""

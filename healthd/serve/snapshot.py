@@ -7,12 +7,15 @@ ledger's last actions. Must never: decide or change anything; it only reads.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthd.core.stack import ServiceHealth
 from healthd.core.topology import Topology
 from healthd.observe.memory import Tracked
 from healthd.store.ledger import Ledger
+
+if TYPE_CHECKING:  # the daemon imports this module: only its type is needed here
+    from healthd.daemon import Daemon
 
 
 def container_rows(items: Iterable[Tracked], ledger: Ledger, topology: Topology,
@@ -91,3 +94,24 @@ def with_held_dependents(incidents: Sequence[dict[str, Any]], items: Iterable[Tr
                        and (f"depends on {svc}," in why or f"waits for {svc} " in why))
         out.append({**i, "held_dependents": names})
     return out
+
+
+def status(d: Daemon) -> dict[str, Any]:
+    """The /status body: one row per watched container, the stacks, the host's forecasts,
+    the ledger's health, the Swarm, what is being verified, incidents and outcomes."""
+    items = d.memory.all()
+    return {
+        "now": d.clock(), "started_at": d.started_at, "dry_run": d.dry_run,
+        "engine_connected": d.watcher.connected, "stats_path": d.sampler.path,
+        "containers": container_rows(items, d.ledger, d.stacks.topology, d.signals.row),
+        "stacks": stacks(d.stacks.topology, d.stacks.health, d.stacks.problems(), items,
+                         d.ledger),
+        "host": d.foresight.host_rows(),
+        "ledger": d.ledger.health().as_dict(),
+        "swarm": d.cluster.snapshot(),
+        "verifying": d.verifier.open_rows(),
+        "incidents": with_held_dependents(d.verifier.incident_rows(), items,
+                                          d.stacks.topology),
+        "outcomes": d.verifier.outcome_rows(d.cfg.ladder),
+        **d.control.snapshot(),
+    }
