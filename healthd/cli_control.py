@@ -167,24 +167,3 @@ def register(group: click.Group) -> None:
     """Add these commands to the ``healthd`` group."""
     for cmd in (approve, reject, pause, resume):
         group.add_command(cmd)
-
-
-def incidents(path: str, container: str | None, limit: int, as_json: bool,
-              quiet_s: float = 600.0) -> int:
-    """``healthd history --incidents``: the newest ``limit`` incidents (of ``container``)."""
-    from healthd.core import incident
-    from healthd.store.verdicts import VerdictStore
-
-    store = VerdictStore(path, readonly=True)
-    found = incident.incidents((r.taken() for r in store.every()
-                                if container is None or r.container == container),
-                               time.time(), quiet_s)
-    store.close()
-    newest = found[-limit:][::-1]
-    if as_json:
-        click.echo(json.dumps([i.as_dict() for i in newest], indent=2))
-    elif not newest:
-        click.echo("no incidents recorded")
-    else:
-        click.echo("\n".join(incident.line(i) for i in newest))
-    return 0
