@@ -31,23 +31,27 @@ class Ring:
             raise ValueError(f"ring capacity must be >= 1, got {capacity}")
         self._t = np.zeros(capacity, dtype=np.float64)
         self._v = np.zeros(capacity, dtype=np.float64)
+        self._cap = capacity  # an int kept aside: append runs for every series every sweep
         self._next = 0  # index the next sample is written to
         self._size = 0
 
     @property
     def capacity(self) -> int:
         """Most samples the ring holds."""
-        return int(self._t.shape[0])
+        return self._cap
 
     def __len__(self) -> int:
         return self._size
 
     def append(self, t: float, value: float) -> None:
         """Add one sample in O(1), overwriting the oldest when full."""
-        self._t[self._next] = t
-        self._v[self._next] = value
-        self._next = (self._next + 1) % self.capacity
-        self._size = min(self._size + 1, self.capacity)
+        i = self._next
+        self._t[i] = t
+        self._v[i] = value
+        i += 1
+        self._next = 0 if i == self._cap else i
+        if self._size < self._cap:
+            self._size += 1
 
     def clear(self) -> None:
         """Forget every sample (e.g. after the container was recreated)."""
