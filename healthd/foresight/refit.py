@@ -165,7 +165,8 @@ def fit(
 def buffers(settings: ForecastSettings) -> tuple[Ring, Downsampler | None]:
     """The bounded history one series keeps for its refits: a ring and, if seasonal, a downsampler.
 
-    Memory: ``2 * window + 2 * season_buckets * season_keep_cycles`` floats per series.
+    Memory: ``2 * window + season_buckets * season_keep_cycles`` floats per series (a
+    downsampler keeps its bucket means only).
     """
     ring = Ring(settings.window)
     width = forecast.bucket_s(settings)
@@ -177,7 +178,7 @@ def buffers(settings: ForecastSettings) -> tuple[Ring, Downsampler | None]:
 def cycle_buffer(settings: ForecastSettings) -> Downsampler | None:
     """The fine downsampled series the cycle search runs on; None when cycles are not learnt.
 
-    Memory: ``2 * cycle_buckets`` floats per series (17 KB at the default 1,080 buckets).
+    Memory: ``cycle_buckets`` floats per series (8.6 KB at the default 1,080 buckets).
     """
     if settings.cycle_max_s <= 0:
         return None

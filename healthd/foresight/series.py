@@ -23,13 +23,14 @@ class Ring:
     """A fixed-capacity ring buffer of (t, value) samples; the oldest sample is overwritten.
 
     ``t`` is epoch seconds, ``value`` is in the series' own unit (bytes, fraction, count).
-    Memory is two float64 arrays of ``capacity`` entries, whatever the uptime.
+    Memory is two float64 arrays of ``capacity`` entries, whatever the uptime; one with
+    ``keep_times=False`` (a caller that knows its samples' times: ``Downsampler``).
     """
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, keep_times: bool = True) -> None:
         if capacity < 1:
             raise ValueError(f"ring capacity must be >= 1, got {capacity}")
-        self._t = np.zeros(capacity, dtype=np.float64)
+        self._t = np.zeros(capacity, dtype=np.float64) if keep_times else None
         self._v = np.zeros(capacity, dtype=np.float64)
         self._cap = capacity  # an int kept aside: append runs for every series every sweep
         self._next = 0  # index the next sample is written to
@@ -43,10 +44,16 @@ class Ring:
     def __len__(self) -> int:
         return self._size
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes its arrays hold (allocated with it, whatever the uptime)."""
+        return self._v.nbytes + (self._t.nbytes if self._t is not None else 0)
+
     def append(self, t: float, value: float) -> None:
         """Add one sample in O(1), overwriting the oldest when full."""
         i = self._next
-        self._t[i] = t
+        if self._t is not None:
+            self._t[i] = t
         self._v[i] = value
         i += 1
         self._next = 0 if i == self._cap else i
@@ -64,6 +71,8 @@ class Ring:
 
     def times(self) -> FloatArray:
         """Sample times, oldest first, as a new array (epoch seconds)."""
+        if self._t is None:
+            raise ValueError("this ring keeps no times (keep_times=False)")
         return self._t[self._order()]
 
     def values(self) -> FloatArray:
@@ -72,6 +81,8 @@ class Ring:
 
     def last(self) -> tuple[float, float] | None:
         """The newest (t, value), or None when empty."""
+        if self._t is None:
+            raise ValueError("this ring keeps no times (keep_times=False)")
         if self._size == 0:
             return None
         i = (self._next - 1) % self.capacity
@@ -92,7 +103,10 @@ class Downsampler:
         if bucket_s <= 0:
             raise ValueError(f"bucket_s must be > 0, got {bucket_s}")
         self.bucket_s = float(bucket_s)
-        self._ring = Ring(capacity)
+        # Closed buckets are contiguous (gaps are filled, or the series restarts), so their
+        # start times follow from the open bucket: only the means are kept, half the memory
+        # (the learnt cycles' 2-minute series is 1,080 buckets for each series).
+        self._ring = Ring(capacity, keep_times=False)
         self._max_gap = capacity // 4 if max_gap is None else max_gap
         self._bucket: int | None = None  # index of the open bucket (floor(t / bucket_s))
         self._sum = 0.0
@@ -138,4 +152,13 @@ class Downsampler:
 
     def starts(self) -> FloatArray:
         """Start times of the closed buckets, oldest first (epoch seconds)."""
-        return self._ring.times()
+        n = len(self._ring)
+        if n == 0 or self._bucket is None:
+            return np.zeros(0, dtype=np.float64)
+        # The newest closed bucket is the one before the open one.
+        return (self._bucket - n + np.arange(n, dtype=np.float64)) * self.bucket_s
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes its buffer holds."""
+        return self._ring.nbytes

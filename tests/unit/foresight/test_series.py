@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -87,3 +89,18 @@ def test_downsampler_is_bounded_and_ignores_samples_from_the_past():
     down.add(5.0, 1000.0)  # older than the open bucket
     assert len(down) == 4
     np.testing.assert_array_equal(down.values(), [95.0, 96.0, 97.0, 98.0])
+
+
+def test_downsampler_keeps_only_the_means_and_derives_the_bucket_starts():
+    down = Downsampler(bucket_s=120.0, capacity=1080)
+    assert down.nbytes == 1080 * 8  # no times array: the learnt cycles' buffer, per series
+    t0 = 1_765_000_000.0
+    for i in range(10_000):  # wraps the ring, with a gap of two buckets filled on the way
+        if 9_000 <= i < 9_009:
+            continue
+        down.add(t0 + 40.0 * i, float(i))
+    starts = down.starts()
+    assert len(starts) == len(down) == 1080
+    np.testing.assert_array_equal(np.diff(starts), 120.0)
+    # The newest closed bucket is the one before the bucket the last sample opened.
+    assert starts[-1] == math.floor((t0 + 40.0 * 9_999) / 120.0) * 120.0 - 120.0
