@@ -11,8 +11,9 @@ Alarm. Two paths, either of which makes a tick *alarming*. Holt: the series is b
 trends up, its point ETA is within the look-ahead (``horizon_s * (1 + confirm_frac) + lead_s``,
 so confirmation still ends a horizon ahead) and the trend is ``trend_z`` standard errors above
 zero; on a regular GC sawtooth the ETA must also fall before the next expected collection
-(``healthd.alarm``). Drift (``healthd.drift``): an exponentially weighted least-squares line over
-``tau_s`` (at least one horizon) rises by more than ``drift_z`` residual sds over its window,
+(``healthd.alarm``); an accelerating trend (``holt.accel_eta``) bends that ETA sooner.
+Drift (``healthd.drift``): an exponentially weighted least-squares line over ``tau_s`` (at
+least one horizon) rises by more than ``drift_z`` residual sds over its window,
 and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's peak) reaches the
 limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
 cache, which reset Holt's trend. The alarm is raised after ``confirm`` consecutive alarming
@@ -180,6 +181,11 @@ def step(
         # Holt's ETA is searched for only when it could be used: an idle container's series
         # is rarely significant, and the search is most of a step's cost.
         eta, lower, upper = holt.etas(new, limit, settings)
+        if settings.accel_z > 0 and not new.season:
+            # Not on a seasonal profile: each daily rise would bend the forecast up.
+            fast = holt.accel_eta(new, limit, tau, settings.accel_z)
+            if fast is not None and (eta is None or fast < eta):
+                eta, lower = fast, fast if lower is None else min(lower, fast)
         holt_alarming = (
             eta is not None
             and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon

@@ -35,6 +35,8 @@ class ForecastSettings:
     # (6 catches slow leaks under large GC teeth but takes the rising half of a daily cycle
     # for a leak until cycles are learnt; see the README)
     drift_z: float = 2.0  # the drift's rise over one window must exceed this many residual sds
+    accel_z: float = 2.0  # Holt's trend rising by this many sds over a drift window bends its
+    # forecast by that acceleration (accelerating leaks); 0 disables it
     envelope_z: float = 2.0  # the peaks the drift path forecasts: line + this many residual sds
     release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
     alpha: float = 0.1  # level smoothing (0..1) used until the first fit
@@ -75,7 +77,7 @@ class ForecastSettings:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
         non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
                         "confirm_eta_frac", "drift_tau_frac", "drift_tau_min_s", "drift_z",
-                        "drift_long", "envelope_z")
+                        "drift_long", "envelope_z", "accel_z")
         for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -99,3 +99,14 @@ def test_state_is_learning_then_steady_and_an_eta_only_when_trending():
     assert fcs[-1].state == "trending"
     assert fcs[-1].eta_s is not None and fcs[-1].lower_s is not None
     assert fcs[-1].lower_s <= fcs[-1].eta_s
+
+
+def test_an_accelerating_leak_is_announced_an_hour_ahead_because_holt_is_bent_by_it():
+    # A quadratic leak over 4 h: the straight line from Holt's current trend reaches the limit
+    # later than the leak does, so without the acceleration term the alarm came < 1 h ahead.
+    leak_s, horizon_s = 4 * HOUR, 3600.0
+    values = leak("accelerating", 1, leak_s)
+    bent = first_alarm_lead(run(values, ForecastSettings(horizon_s=horizon_s)))
+    straight = first_alarm_lead(run(values, ForecastSettings(horizon_s=horizon_s, accel_z=0.0)))
+    assert bent is not None and bent >= horizon_s, bent
+    assert straight is not None and straight < bent
