@@ -16,7 +16,10 @@ Drift (``healthd.drift``): an exponentially weighted least-squares line over ``t
 least one horizon) rises by more than ``drift_z`` residual sds over its window,
 and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's peak) reaches the
 limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
-cache, which reset Holt's trend. The alarm is raised after ``confirm`` consecutive alarming
+cache, which reset Holt's trend. On a series with regular GC falls, a line through the
+values just after each fall (``holt.floor_eta``: the floor, plus the falls' mean depth for
+the teeth's tops) is part of the drift path: its scatter is the noise, not the teeth. The
+alarm is raised after ``confirm`` consecutive alarming
 ticks spanning ``confirm_frac * horizon_s`` seconds, but never more than ``confirm_eta_frac`` of
 the ETA (a fast leak is still caught), and cleared after ``release`` quiet ticks. A sample at
 or over the limit is an alarm at once. The ETA (and its interval) is reported only when one
@@ -192,6 +195,10 @@ def step(
             and alarm.before_next_fall(holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue)
         )
     dr = None if at_limit else _drift_etas(new, limit, settings, tau)
+    if not at_limit and new.floor_sums is not None:
+        fl = holt.floor_eta(new, limit, tau, settings.drift_z, settings.envelope_z)
+        if fl is not None and (dr is None or fl[0] < dr[0]):
+            dr = fl
     drifting = dr is not None and dr[0] <= horizon
     if dr is not None and (not holt_alarming or eta is None or dr[0] < eta):
         # The drift path's ETA is the one shown when it is the sooner (or Holt's is not trusted).

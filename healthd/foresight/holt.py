@@ -42,6 +42,7 @@ from healthd.foresight.settings import ForecastSettings
 # horizon), and it cost no detection on the tuning set.
 ACCEL_TAU_FRAC = 0.25
 ACCEL_RISING_WINDOWS = 1.5
+FLOOR_CYCLES = 6  # GC cycles the floor line spans (its weights' mean age), at least a drift window
 _GRID_POINTS = 160  # ETA search grid: geometric, so ~7% resolution before interpolation
 
 
@@ -78,6 +79,8 @@ class SeriesState:
     accel_sums: drift.Drift | None = None  # a drift line of ``trend`` itself: its acceleration
     # (None while the trend is not above zero)
     rising_since: float = 0.0  # epoch s the trend last turned above zero
+    floor_sums: drift.Drift | None = None  # a drift line of the values just after GC falls
+    drop: float = 0.0  # EWMA of the GC falls' depth (series units): the teeth's height
 
 
 _STATE_FIELDS = frozenset(f.name for f in fields(SeriesState))
@@ -220,6 +223,16 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
     if cycle is not None:
         # alarm.track leaves the cycle as it was on any tick without a fall.
         common.update(fall_t=cycle.fall_t, cycle_s=cycle.cycle_s, cycle_regular=cycle.regular)
+        if cycle.fall_t == t:  # a new collection, not the second sample of the last one
+            # The tooth's floor, and how far it fell: a leak under GC teeth raises its floor
+            # steadily, with far less scatter than the teeth around any line (``floor_eta``).
+            depth = max(pred - y, 0.0)
+            f0 = state.floor_sums
+            common.update(
+                floor_sums=(drift.start(t, y) if f0 is None
+                            else drift.fold(f0, t, y, floor_tau(tau, cycle.cycle_s))),
+                drop=depth if state.drop <= 0 else state.drop + 0.3 * (depth - state.drop),
+            )
     if fall:
         # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
         # trend and the variance, or every later fall would hide inside an inflated sd.
@@ -375,6 +388,40 @@ def accel_eta(state: SeriesState, limit: float, tau: float, z: float) -> float |
     b, acc = state.trend, ln.slope
     # The positive root of acc/2 h^2 + b h - gap = 0, in the form that stays exact as acc -> 0.
     return 2.0 * gap / (b + math.sqrt(b * b + 2.0 * acc * gap))
+
+
+def floor_tau(tau: float, cycle_s: float) -> float:
+    """The floor line's window (s): ``FLOOR_CYCLES`` GC cycles, at least one drift window."""
+    return max(tau, FLOOR_CYCLES * cycle_s)
+
+
+def floor_eta(state: SeriesState, limit: float, tau: float, z: float, envelope_z: float
+              ) -> tuple[float, float | None, float | None] | None:
+    """(eta_s, lower_s, upper_s) until the GC teeth's tops (the floor line plus the mean
+    fall's depth, plus ``envelope_z`` residual sds) reach ``limit``; None unless the falls
+    are regular, the floor line spans a window and rose by more than ``z`` of its sds over it.
+
+    Why: a slow leak under tall teeth never rises by two of the teeth's own sds within a drift
+    window, so the drift line calls it flat; the floors scatter only by the noise.
+    """
+    f = state.floor_sums
+    if f is None or not alarm.regular_cycle(gc_cycle(state)):
+        return None
+    window = floor_tau(tau, state.cycle_s)
+    if f.last_t - f.first_t < window:
+        return None
+    ln = drift.line(f)
+    if ln is None or not drift.significant(ln, window, z):
+        return None
+    since = state.last_t - f.last_t  # the line's origin is the newest fall
+    top = limit - state.drop
+    eta = drift.envelope_eta(ln, top, envelope_z)
+    if eta is None:
+        return None
+    lower = drift.envelope_eta(ln, top, envelope_z + z)
+    upper = drift.envelope_eta(ln, top, 0.0)
+    return (max(eta - since, 0.0), None if lower is None else max(lower - since, 0.0),
+            None if upper is None else max(upper - since, 0.0))
 
 
 def significant(state: SeriesState, settings: ForecastSettings) -> bool:
