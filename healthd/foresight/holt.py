@@ -76,9 +76,9 @@ class SeriesState:
     season_top: float = 0.0  # max(season), kept with it: a max per sample would cost ~5 us
     drift_sums: drift.Drift | None = None  # the long least-squares line (drift.py)
     drift_long: drift.Drift | None = None  # the same over ``drift_long`` windows (slow leaks)
-    accel_sums: drift.Drift | None = None  # a drift line of ``trend`` itself: its acceleration
-    # (None while the trend is not above zero)
-    rising_since: float = 0.0  # epoch s the trend last turned above zero
+    # A drift line of ``trend`` itself (its slope: the acceleration), None while the trend is
+    # not above zero; so its ``first_t`` is when the trend last turned above zero.
+    accel_sums: drift.Drift | None = None
     floor_sums: drift.Drift | None = None  # a drift line of the values just after GC falls
     drop: float = 0.0  # EWMA of the GC falls' depth (series units): the teeth's height
 
@@ -205,19 +205,19 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
         drift_long=drift.fold(state.drift_long or d, t, y, max(settings.drift_long, 1.0) * tau),
         n=state.n + 1, last_t=t, dt_nom=dt_nom,
     )
+    trend = state.trend if fall else state.trend + alpha * beta * e / dt_nom  # a fall keeps it
     if settings.accel_z > 0:
-        # The trend after this sample (unchanged by a fall): its line's slope is the
-        # acceleration ``forecast`` bends Holt's forecast by (``accel_eta``).
+        # The line of the new trend: its slope is the acceleration ``forecast`` bends Holt's
+        # forecast by (``accel_eta``).
         # Only while the trend is above zero: the line is used only after 1.5 drift windows of
         # that (six of its own), and an idle series' trend is at or below zero half the time,
         # so the fold is skipped there.
-        trend = state.trend if fall else state.trend + alpha * beta * e / dt_nom
         a0 = state.accel_sums
         if trend <= 0:
             if a0 is not None:
-                common.update(accel_sums=None, rising_since=t)
+                common["accel_sums"] = None
         elif a0 is None:
-            common.update(accel_sums=drift.start(t, trend), rising_since=t)
+            common["accel_sums"] = drift.start(t, trend)
         else:
             common["accel_sums"] = drift.fold(a0, t, trend, ACCEL_TAU_FRAC * tau)
     if cycle is not None:
@@ -240,7 +240,7 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
     return evolve(
         state,
         level=pred + alpha * e,
-        trend=state.trend + alpha * beta * e / dt_nom,
+        trend=trend,
         var=state.var + w * (e * e - state.var),
         **common,
     )
@@ -375,11 +375,10 @@ def accel_eta(state: SeriesState, limit: float, tau: float, z: float) -> float |
     (a cache whose growth feeds itself, a retry storm) reaches the limit sooner than it says;
     at a one-hour horizon most such leaks were announced less than an hour ahead.
     """
-    if state.accel_sums is None or state.trend <= 0:
+    a = state.accel_sums
+    if a is None or state.trend <= 0 or state.last_t - a.first_t < ACCEL_RISING_WINDOWS * tau:
         return None
-    if state.last_t - state.rising_since < ACCEL_RISING_WINDOWS * tau:
-        return None
-    ln = drift.line(state.accel_sums)
+    ln = drift.line(a)
     if ln is None or not drift.significant(ln, ACCEL_TAU_FRAC * tau, z):
         return None
     gap = limit - state.level
