@@ -1,7 +1,8 @@
 """Drift: an exponentially weighted least-squares line with an upper envelope, O(1) per sample.
 
-Owns: ``Drift`` (the weighted sums of one series), ``fold`` (one sample in), and ``envelope_eta``
-(when the series' upper envelope, the fitted line plus ``z`` residual sds, reaches a limit).
+Owns: ``Drift`` (the weighted sums of one series), ``fold`` (one sample in), and
+``envelope_eta`` / ``envelope_etas`` (when the series' upper envelope, the fitted line plus
+``z`` residual sds, reaches a limit).
 Must never: keep history, import time or I/O, or fit anything beyond these closed-form sums.
 
 Why a second model next to Holt. Holt's one-step trend follows the last few samples: the flat
@@ -93,3 +94,14 @@ def envelope_eta(ln: Line, limit: float, z: float) -> float | None:
     if ln.slope <= 0:
         return None
     return (limit - top) / ln.slope
+
+
+def envelope_etas(ln: Line, limit: float, envelope_z: float, z: float
+                  ) -> tuple[float, float | None, float | None] | None:
+    """(eta_s, lower_s, upper_s): when the peaks (``line + envelope_z`` sds) reach ``limit``,
+    the same with ``z`` more sds (the earliest plausible), and when the line itself does;
+    None when the peaks never do."""
+    eta = envelope_eta(ln, limit, envelope_z)
+    if eta is None:
+        return None
+    return eta, envelope_eta(ln, limit, envelope_z + z), envelope_eta(ln, limit, 0.0)

@@ -114,12 +114,9 @@ def _drift_etas(
         at_peak = state.season_cycle and ln.value + top >= limit
         if not at_peak and not drift.significant(ln, window, settings.drift_z):
             continue
-        eta = drift.envelope_eta(ln, limit - top, settings.envelope_z)
-        if eta is None or (best is not None and best[0] <= eta):
-            continue
-        lower = drift.envelope_eta(ln, limit - top, settings.envelope_z + settings.z)
-        upper = drift.envelope_eta(ln, limit - top, 0.0)
-        best = (eta, lower, upper)
+        found = drift.envelope_etas(ln, limit - top, settings.envelope_z, settings.z)
+        if found is not None and (best is None or found[0] < best[0]):
+            best = found
     return best
 
 
@@ -196,7 +193,7 @@ def step(
         )
     dr = None if at_limit else _drift_etas(new, limit, settings, tau)
     if not at_limit and new.floor_sums is not None:
-        fl = holt.floor_eta(new, limit, tau, settings.drift_z, settings.envelope_z)
+        fl = holt.floor_eta(new, limit, tau, settings)
         if fl is not None and (dr is None or fl[0] < dr[0]):
             dr = fl
     drifting = dr is not None and dr[0] <= horizon

@@ -394,11 +394,12 @@ def floor_tau(tau: float, cycle_s: float) -> float:
     return max(tau, FLOOR_CYCLES * cycle_s)
 
 
-def floor_eta(state: SeriesState, limit: float, tau: float, z: float, envelope_z: float
+def floor_eta(state: SeriesState, limit: float, tau: float, settings: ForecastSettings
               ) -> tuple[float, float | None, float | None] | None:
     """(eta_s, lower_s, upper_s) until the GC teeth's tops (the floor line plus the mean
     fall's depth, plus ``envelope_z`` residual sds) reach ``limit``; None unless the falls
-    are regular, the floor line spans a window and rose by more than ``z`` of its sds over it.
+    are regular, the floor line spans a window and rose by more than ``drift_z`` of its sds
+    over it. ``lower_s`` adds ``z`` sds, as the drift line's does.
 
     Why: a slow leak under tall teeth never rises by two of the teeth's own sds within a drift
     window, so the drift line calls it flat; the floors scatter only by the noise.
@@ -410,15 +411,13 @@ def floor_eta(state: SeriesState, limit: float, tau: float, z: float, envelope_z
     if f.last_t - f.first_t < window:
         return None
     ln = drift.line(f)
-    if ln is None or not drift.significant(ln, window, z):
+    if ln is None or not drift.significant(ln, window, settings.drift_z):
+        return None
+    found = drift.envelope_etas(ln, limit - state.drop, settings.envelope_z, settings.z)
+    if found is None:
         return None
     since = state.last_t - f.last_t  # the line's origin is the newest fall
-    top = limit - state.drop
-    eta = drift.envelope_eta(ln, top, envelope_z)
-    if eta is None:
-        return None
-    lower = drift.envelope_eta(ln, top, envelope_z + z)
-    upper = drift.envelope_eta(ln, top, 0.0)
+    eta, lower, upper = found
     return (max(eta - since, 0.0), None if lower is None else max(lower - since, 0.0),
             None if upper is None else max(upper - since, 0.0))
 
