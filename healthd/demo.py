@@ -335,6 +335,20 @@ class Demo:
                 raise DemoError(f"healthd did not start; its log: {self.workdir}/healthd.log")
             if self.stopping.wait(0.2):
                 return
+        # /healthz answers as soon as the server is up, which can be before healthd's first
+        # sweep: the guide waits for the first picture, so the dashboard it points at is not
+        # empty. Not an error when it does not come: the dashboard says what healthd sees.
+        while not self._watching() and time.monotonic() < deadline:
+            if self.child.poll() is not None or self.stopping.wait(0.2):
+                return
+
+    def _watching(self) -> bool:
+        """Whether healthd's /status lists any container yet."""
+        body = _get(self.url + "/status")
+        try:
+            return bool(body and json.loads(body).get("containers"))
+        except (ValueError, AttributeError):
+            return False
 
     def guide(self, made: Sequence[str]) -> None:
         """What to look at, and where."""
