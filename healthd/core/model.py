@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 class Health(str, enum.Enum):
@@ -158,8 +159,9 @@ class Usage:
         return self.pids / self.pids_limit
 
 
-@dataclass(frozen=True)
-class ForecastView:
+# A named tuple, not a frozen dataclass: one is made per series per sample (~1 us against
+# ~4 us for the frozen ``__init__``); immutable all the same.
+class ForecastView(NamedTuple):
     """A forecaster's verdict on one series, as the core consumes it."""
 
     resource: Resource

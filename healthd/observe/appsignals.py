@@ -231,5 +231,5 @@ class AppSignals:
                 "log_errors_per_min": sig.log_errors_per_min,
                 "last_log_match": sig.last_log_match, "window_s": sig.window_s,
                 "metrics_problem": app.problem or None,
-                "forecasts": [f.__dict__ | {"resource": f.resource.value}
+                "forecasts": [f._asdict() | {"resource": f.resource.value}
                               for f in app.forecasts]}

@@ -35,7 +35,7 @@ def container_rows(items: Iterable[Tracked], ledger: Ledger, topology: Topology,
             "last_action": last.explanation if last else None,
             "last_action_outcome": last.outcome if last else None,
             "last_action_at": last.at if last else None,
-            "forecasts": [f.__dict__ | {"resource": f.resource.value} for f in t.forecasts],
+            "forecasts": [f._asdict() | {"resource": f.resource.value} for f in t.forecasts],
             "usage": t.usage.__dict__ if t.usage else None,
             "signals": signals(t.state.id) if signals else None,
         })
