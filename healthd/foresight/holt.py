@@ -153,7 +153,7 @@ def initial(t: float, value: float, settings: ForecastSettings) -> SeriesState:
         alpha=settings.alpha,
         beta=settings.beta,
         drift_sums=drift.start(t, value),
-        drift_long=drift.start(t, value),
+        drift_long=drift.start(t, value) if settings.drift_long > 0 else None,
     )
 
 
@@ -200,11 +200,10 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
         e = max(-bound, min(bound, e))
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
     d = drift.start(t, y) if state.drift_sums is None else state.drift_sums
-    common = dict(
-        drift_sums=drift.fold(d, t, y, tau),
-        drift_long=drift.fold(state.drift_long or d, t, y, max(settings.drift_long, 1.0) * tau),
-        n=state.n + 1, last_t=t, dt_nom=dt_nom,
-    )
+    common = dict(drift_sums=drift.fold(d, t, y, tau), n=state.n + 1, last_t=t, dt_nom=dt_nom)
+    if settings.drift_long > 0:  # off by default: its fold was a tenth of an idle step
+        common["drift_long"] = drift.fold(state.drift_long or d, t, y,
+                                           max(settings.drift_long, 1.0) * tau)
     trend = state.trend if fall else state.trend + alpha * beta * e / dt_nom  # a fall keeps it
     if settings.accel_z > 0:
         # The line of the new trend: its slope is the acceleration ``forecast`` bends Holt's
