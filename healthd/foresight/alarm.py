@@ -86,7 +86,7 @@ class Streak(NamedTuple):
     """Where the alarm confirmation stands."""
 
     streak: int  # consecutive alarming ticks
-    calm: int  # consecutive non-alarming ticks
+    calm: int  # consecutive non-alarming ticks, counted up to ``release`` (all that is compared)
     since: float | None  # epoch s of the first tick of the current alarming streak
     alarm: bool
 
@@ -119,7 +119,9 @@ def decide(
         since = prev.since if prev.streak > 0 and prev.since is not None else t
         streak, calm = prev.streak + 1, 0
     else:
-        since, streak, calm = None, 0, prev.calm + 1
+        # Capped: an idle series' verdict then stays the same value tick after tick, and the
+        # forecaster skips copying its state for it.
+        since, streak, calm = None, 0, min(prev.calm + 1, release)
     alarm = prev.alarm
     if not alarm and streak >= confirm and since is not None and t - since >= confirm_s:
         alarm = True

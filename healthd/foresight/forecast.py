@@ -221,13 +221,9 @@ def step(
         settings.release,
         at_limit=at_limit,
     )
-    new = holt.evolve(
-        new,
-        streak=verdict.streak,
-        calm=verdict.calm,
-        alarm_since=verdict.since,
-        alarm=verdict.alarm,
-    )
+    if verdict != (new.streak, new.calm, new.alarm_since, new.alarm):
+        new = holt.evolve(new, streak=verdict.streak, calm=verdict.calm,
+                          alarm_since=verdict.since, alarm=verdict.alarm)
     fc = Forecast(
         eta_s=eta,
         lower_s=lower,
