@@ -76,6 +76,7 @@ stop_timeout_s = 1
 [forecast]
 horizon_s = 60.0
 min_samples = 10
+step_s = 0.0
 [scaling]
 scale_up_window_s = 5.0
 scale_down_window_s = 20.0

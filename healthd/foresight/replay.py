@@ -148,12 +148,15 @@ def replay(
     ``interval_s``: the sampling step to assume; rows closer together than that to the last row
     fed are not fed to the forecaster (they repeat its last verdict), which resamples a finer
     series to the daemon's interval. None infers the step from the timestamps (and feeds no row
-    within 1 ms of the last one fed). Refits are
+    within 1 ms of the last one fed). The forecaster itself takes a row at most every
+    ``settings.step_s`` (as in the daemon); a step shorter than that is then not its nominal
+    interval, which it infers from the rows it takes. Refits are
     scheduled with ``refit_due`` and applied with ``apply_fit`` as in the daemon; a failed fit
     keeps the old parameters. ``stats``, if given, counts ``fed``, ``refits``, ``refit_failures``.
     """
     if interval_s is not None:
-        settings = replace(settings, interval_s=interval_s)
+        nominal = interval_s if interval_s >= 0.8 * settings.step_s else 0.0
+        settings = replace(settings, interval_s=nominal)
     counts = stats if stats is not None else {}
     for k in ("fed", "refits", "refit_failures"):
         counts.setdefault(k, 0)

@@ -24,6 +24,7 @@ class ForecastSettings:
     season_keep_cycles: int = 4  # seasons kept in the downsampled series (bounds its memory)
     window: int = 360  # ring capacity in samples: recent history used by the Holt refit
     interval_s: float = 0.0  # nominal sampling interval (s); 0 infers it from the timestamps
+    step_s: float = 10.0  # the forecaster takes a sample at most this often (s); 0: every one
     min_samples: int = 30  # samples seen before any alarm may be raised
     alarm_on_lower: bool = False  # time the alarm on lower_s (earliest plausible) not on eta_s
     confirm: int = 3  # consecutive alarming ticks before the alarm is raised
@@ -75,7 +76,7 @@ class ForecastSettings:
         for name in positive:
             if not getattr(self, name) > 0:
                 errors.append(f"{name} must be > 0, got {getattr(self, name)}")
-        non_negative = ("lead_s", "season_s", "interval_s", "clip_sigma", "confirm_frac",
+        non_negative = ("lead_s", "season_s", "interval_s", "step_s", "clip_sigma", "confirm_frac",
                         "confirm_eta_frac", "drift_tau_frac", "drift_tau_min_s", "drift_z",
                         "drift_long", "envelope_z", "accel_z")
         for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
@@ -113,6 +114,11 @@ class ForecastSettings:
             errors.append(f"cycle_buckets must be an integer >= 16, got {self.cycle_buckets}")
         if not 0 < self.cycle_strength <= 1:
             errors.append(f"cycle_strength must be in (0, 1], got {self.cycle_strength}")
+        if 0 < self.interval_s < 0.8 * self.step_s:
+            errors.append(
+                f"interval_s ({self.interval_s}) must be 0 (inferred) or at least the step the"
+                f" forecaster takes samples at, step_s ({self.step_s})"
+            )
         if self.alpha_min > self.alpha_max:
             errors.append(f"alpha_min ({self.alpha_min}) must be <= alpha_max ({self.alpha_max})")
         if self.beta_min > self.beta_max:

@@ -33,7 +33,7 @@ CRASH_OPTS = ("--label", "healthd.stop.timeout=0", "--label", "healthd.enable=tr
 CFG = {
     "daemon": {"token": TOKEN},
     "watch": {"mode": "opt-in", "stats_interval_s": 0.5},
-    "forecast": {"horizon_s": 10.0, "min_samples": 10},
+    "forecast": {"horizon_s": 10.0, "min_samples": 10, "step_s": 0.0},
     "guards": {"cooldown_s": 1.0, "backoff_base_s": 60.0, "backoff_max_s": 120.0},
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from healthd.core.model import Usage
 from healthd.foresight.settings import ForecastSettings
-from healthd.foresight.tracker import Foresight
+from healthd.foresight.tracker import Foresight, Tracker
 from healthd.serve.metrics import Metrics
 
 T0 = 1_800_000_000.0
@@ -60,3 +60,49 @@ def test_gauges_show_the_latest_forecast() -> None:
         assert views[0].eta_s is not None and views[0].alarm
     finally:
         f.close()
+
+
+def test_a_5s_sweep_feeds_the_forecaster_every_second_sample_under_a_10s_step() -> None:
+    tr = Tracker(ForecastSettings(step_s=10.0))
+    # Sweep times jitter: a sample a little under a step after the last taken one counts.
+    times = [T0, T0 + 5.01, T0 + 9.98, T0 + 15.0, T0 + 20.02, T0 + 24.99, T0 + 30.0]
+    taken = []
+    for t in times:
+        before = tr.state.n if tr.state else 0
+        tr.observe(t, 0.5, 1.0)
+        taken.append(tr.state is not None and tr.state.n > before)
+    assert taken == [True, False, True, False, True, False, True]
+    assert len(tr.ring) == 4
+
+
+def test_a_skipped_sample_returns_the_last_verdict() -> None:
+    tr = Tracker(ForecastSettings(step_s=10.0))
+    first, _ = tr.observe(T0, 0.5, 1.0)
+    again, _ = tr.observe(T0 + 5, 0.6, 1.0)
+    assert again is first
+
+
+def test_a_sample_at_the_limit_or_with_a_new_limit_is_always_taken() -> None:
+    tr = Tracker(ForecastSettings(step_s=10.0))
+    tr.observe(T0, 0.5, 1.0)
+    fc, _ = tr.observe(T0 + 5, 1.0, 1.0)  # at the limit, between two steps
+    assert fc.alarm and fc.eta_s == 0.0 and tr.state is not None and tr.state.n == 2
+    tr.observe(T0 + 10, 0.5, 1.0)  # 5 s after the last taken one: skipped
+    assert tr.state.n == 2
+    tr.observe(T0 + 12, 0.5, 2.0)  # the limit was raised: the forecast is against the new one
+    assert tr.state.n == 3
+    tr.observe(T0 + 14, 0.5, 2.0)  # the same limit again, 2 s on: skipped
+    assert tr.state.n == 3
+
+
+def test_step_0_takes_every_sample() -> None:
+    tr = Tracker(ForecastSettings(step_s=0.0))
+    for i in range(5):
+        tr.observe(T0 + i, 0.5, 1.0)
+    assert tr.state is not None and tr.state.n == 5
+
+
+def test_an_interval_below_the_step_is_refused_by_name() -> None:
+    errors = ForecastSettings(interval_s=5.0, step_s=10.0).validate()
+    assert any(e.startswith("interval_s (5.0) must be 0 (inferred) or at least") for e in errors)
+    assert ForecastSettings(interval_s=10.0, step_s=10.0).validate() == []

@@ -18,7 +18,8 @@ LIMIT = 64 * 2**20
 
 def leaking(n: int) -> tuple[Foresight, Tracked]:
     """A container whose memory grows 1 MiB a second towards 64 MiB, ``n`` samples of it."""
-    f = Foresight(ForecastSettings(horizon_s=120.0, min_samples=10), Metrics())
+    # step_s=0: the forecaster takes every one of these 1 s samples.
+    f = Foresight(ForecastSettings(horizon_s=120.0, min_samples=10, step_s=0), Metrics())
     t = Tracked(state=ContainerState(id="c" * 64, name="leaky"), limits=Limits(None, None, None))
     for i in range(n):
         u = Usage(t=T0 + i, cpu_fraction=0.1, mem_bytes=(10 + i) * 2**20, mem_limit_bytes=LIMIT)
@@ -88,7 +89,7 @@ def test_history_refuses_a_limit_out_of_range(limit: str) -> None:
 
 
 def test_a_steady_series_gets_a_trend_line_from_its_last_sample() -> None:
-    f = Foresight(ForecastSettings(min_samples=10), Metrics())
+    f = Foresight(ForecastSettings(min_samples=10, step_s=0), Metrics())
     t = Tracked(state=ContainerState(id="s" * 64, name="steady"), limits=Limits(None, None, None))
     try:
         for i in range(20):
