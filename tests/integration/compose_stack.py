@@ -32,8 +32,6 @@ cooldown_s = 1.0
 backoff_base_s = 0.5
 backoff_max_s = 2.0
 stop_timeout_s = 1
-[forecast]
-step_s = 0.0
 """
 
 

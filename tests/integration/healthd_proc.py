@@ -26,7 +26,6 @@ except ModuleNotFoundError:
 
 FAST = {
     "watch": {"stats_interval_s": 0.5, "reconnect_max_s": 2.0},
-    "forecast": {"step_s": 0.0},  # the forecaster takes every one of the 0.5 s sweeps
     "guards": {"cooldown_s": 1.0, "backoff_base_s": 0.5, "backoff_max_s": 2.0,
                "stop_timeout_s": 1},
 }

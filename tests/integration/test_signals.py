@@ -146,7 +146,8 @@ def test_rising_error_ratio_in_prometheus_counters_raises_the_forecast_alert(
 ) -> None:
     cfg = {"signals": {"error_ratio_degraded": 0.6, "error_ratio_critical": 0.9,
                        "window_s": 4.0},
-           "forecast": {"horizon_s": 300.0, "lead_s": 0.0, "min_samples": 10}}
+           "forecast": {"horizon_s": 300.0, "lead_s": 0.0, "min_samples": 10,
+                        "step_s": 0.0}}
     h = start(engine, tmp_path, healthd, cfg)
     name, _, _ = service(engine, containers, tmp_path, "should-alert-rising-errors",
                          {"healthd.metrics.url": "http://127.0.0.1:PORT/cgi-bin/metrics"},

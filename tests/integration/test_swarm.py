@@ -225,7 +225,8 @@ def test_a_leaking_task_is_replaced_without_touching_the_other_two(
     before = {t["Slot"]: t["Status"]["ContainerStatus"]["ContainerID"]
               for t in services.tasks(name)}
     h = Healthd(swarm_engine, tmp_path, cfg={**SWARM, "forecast": {"horizon_s": 10.0,
-                                                                   "min_samples": 10}})
+                                                                   "min_samples": 10,
+                                                                   "step_s": 0.0}})
     try:
         h.start()
         rows = wait_for(lambda: [r for r in h.rows() if r["action"] == "replace_task"
