@@ -46,14 +46,17 @@ class Tracker:
         (keyword arguments for ``refit.fit`` / ``RefitPool.submit``).
 
         A sample less than ``step_s`` after the last folded one is not taken (the last verdict
-        is returned): the forecaster then sees the series as sampled every ``step_s``, which
-        is all its horizons of minutes need, at a fraction of the cost on a 5 s sweep. It is
-        taken all the same when it is at or over the limit (an alarm at once) or the limit
-        changed (the forecast is against the new one).
+        is returned): the forecaster then sees a quiet series as sampled every ``step_s``,
+        which is all its horizons of minutes need, at a fraction of the cost on a 5 s sweep.
+        It is taken all the same when it is at or over the limit (an alarm at once), when the
+        limit changed (the forecast is against the new one), and while the last verdict was
+        alarming or an alarm: confirming and releasing count ticks, and at a step's pace a
+        CPU alarm at the limit outlived the load by 30 s and held a scaler at "wants more".
         """
         last = self._last
         if (last is not None and self.state is not None and t - self.state.last_t < self._min_gap
-                and value < limit and limit == last[0]):
+                and value < limit and limit == last[0] and not (last[1].alarm
+                                                                or last[1].alarming)):
             return last[1], None
         self.ring.append(t, value)
         if self.long is not None:

@@ -87,12 +87,14 @@ def test_a_sample_at_the_limit_or_with_a_new_limit_is_always_taken() -> None:
     tr.observe(T0, 0.5, 1.0)
     fc, _ = tr.observe(T0 + 5, 1.0, 1.0)  # at the limit, between two steps
     assert fc.alarm and fc.eta_s == 0.0 and tr.state is not None and tr.state.n == 2
-    tr.observe(T0 + 10, 0.5, 1.0)  # 5 s after the last taken one: skipped
+    tr = Tracker(ForecastSettings(step_s=10.0))
+    tr.observe(T0, 0.5, 1.0)
+    tr.observe(T0 + 5, 0.5, 1.0)  # 5 s after the last taken one: skipped
+    assert tr.state is not None and tr.state.n == 1
+    tr.observe(T0 + 7, 0.5, 2.0)  # the limit was raised: the forecast is against the new one
     assert tr.state.n == 2
-    tr.observe(T0 + 12, 0.5, 2.0)  # the limit was raised: the forecast is against the new one
-    assert tr.state.n == 3
-    tr.observe(T0 + 14, 0.5, 2.0)  # the same limit again, 2 s on: skipped
-    assert tr.state.n == 3
+    tr.observe(T0 + 9, 0.5, 2.0)  # the same limit again, 2 s on: skipped
+    assert tr.state.n == 2
 
 
 def test_step_0_takes_every_sample() -> None:
@@ -106,3 +108,15 @@ def test_an_interval_below_the_step_is_refused_by_name() -> None:
     errors = ForecastSettings(interval_s=5.0, step_s=10.0).validate()
     assert any(e.startswith("interval_s (5.0) must be 0 (inferred) or at least") for e in errors)
     assert ForecastSettings(interval_s=10.0, step_s=10.0).validate() == []
+
+
+def test_an_alarm_takes_every_sample_so_it_releases_at_the_sweeps_pace() -> None:
+    tr = Tracker(ForecastSettings(step_s=10.0, release=3))
+    tr.observe(T0, 0.5, 1.0)
+    fc, _ = tr.observe(T0 + 10, 1.0, 1.0)  # at the limit: an alarm at once
+    assert fc.alarm
+    for i in range(1, 4):  # the load is gone: three quiet 1 s sweeps clear it
+        fc, _ = tr.observe(T0 + 10 + i, 0.2, 1.0)
+    assert tr.state is not None and tr.state.n == 5 and not fc.alarm
+    tr.observe(T0 + 14, 0.2, 1.0)  # quiet again: back to one sample a step
+    assert tr.state.n == 5
