@@ -122,39 +122,54 @@ def one_run(engine: Engine, tree: Tree, seconds: float, warmup: float,
         cfg = {"watch": {"stats_interval_s": 5.0}, "forecast": forecast}
         h = Healthd(engine, Path(tmp), cfg=cfg, python=tree.python, cwd=tree.root)
         h.start()
-        p = psutil.Process(h.proc.pid)  # type: ignore[union-attr]
-        kids = ChildWatch(p)
-        time.sleep(warmup)
-        spy = None
-        if profile is not None:
-            spy = subprocess.Popen(
-                [shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"),
-                 "record", "--format", "raw", "--rate", "500", "--threads", "--gil",
-                 "--nonblocking",
-                 "--duration", str(int(seconds)), "--pid", str(p.pid), "--output", str(profile)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        c0 = sum(p.cpu_times()[:2])
-        t0 = task_cpu(p.pid)
-        k0 = sum(kids.cpu.values())
-        s0, n0 = _sweep_sum_count(h)
-        time.sleep(seconds)
-        cpu = sum(p.cpu_times()[:2]) - c0
-        worker_cpu = sum(kids.cpu.values()) - k0
-        s1, n1 = _sweep_sum_count(h)
-        t1 = task_cpu(p.pid)
-        if spy is not None and profile is not None:
-            spy.wait(timeout=seconds + 60)
-            profile.with_suffix(".threads").write_text("".join(
-                f"{tid} {t1[tid] - t0.get(tid, 0.0):.2f}\n" for tid in sorted(t1)))
-        result = {"cpu_pct": 100 * cpu / seconds, "hwm_mib": vm_hwm_mib(p.pid),
-                  "rss_mib": p.memory_info().rss / 2**20, "worker_hwm_mib": kids.peak_mib,
-                  "worker_cpu_pct": 100 * worker_cpu / seconds,
-                  "sweep_ms": 1000 * (s1 - s0) / max(n1 - n0, 1), "sweeps": n1 - n0,
-                  "statsmodels_in_daemon": float("statsmodels" in Path(
-                      f"/proc/{p.pid}/maps").read_text())}
-        kids.stop()
-        h.stop()
-        return result
+        try:
+            return _measure(h, seconds, warmup, profile)
+        finally:
+            # Whatever failed (a missing py-spy did), the daemon must not outlive the run:
+            # one left spinning on a stopped engine skewed every later measurement.
+            h.stop()
+
+
+def _py_spy() -> str:
+    """The py-spy to profile with: on PATH, or next to this Python."""
+    return shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+
+
+def _measure(h: Healthd, seconds: float, warmup: float,
+             profile: Path | None) -> dict[str, float]:
+    """One measured window of a started healthd."""
+    p = psutil.Process(h.proc.pid)  # type: ignore[union-attr]
+    kids = ChildWatch(p)
+    time.sleep(warmup)
+    spy = None
+    if profile is not None:
+        spy = subprocess.Popen(
+            [_py_spy(),
+             "record", "--format", "raw", "--rate", "500", "--threads", "--gil",
+             "--nonblocking",
+             "--duration", str(int(seconds)), "--pid", str(p.pid), "--output", str(profile)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    c0 = sum(p.cpu_times()[:2])
+    t0 = task_cpu(p.pid)
+    k0 = sum(kids.cpu.values())
+    s0, n0 = _sweep_sum_count(h)
+    time.sleep(seconds)
+    cpu = sum(p.cpu_times()[:2]) - c0
+    worker_cpu = sum(kids.cpu.values()) - k0
+    s1, n1 = _sweep_sum_count(h)
+    t1 = task_cpu(p.pid)
+    if spy is not None and profile is not None:
+        spy.wait(timeout=seconds + 60)
+        profile.with_suffix(".threads").write_text("".join(
+            f"{tid} {t1[tid] - t0.get(tid, 0.0):.2f}\n" for tid in sorted(t1)))
+    result = {"cpu_pct": 100 * cpu / seconds, "hwm_mib": vm_hwm_mib(p.pid),
+              "rss_mib": p.memory_info().rss / 2**20, "worker_hwm_mib": kids.peak_mib,
+              "worker_cpu_pct": 100 * worker_cpu / seconds,
+              "sweep_ms": 1000 * (s1 - s0) / max(n1 - n0, 1), "sweeps": n1 - n0,
+              "statsmodels_in_daemon": float("statsmodels" in Path(
+                  f"/proc/{p.pid}/maps").read_text())}
+    kids.stop()
+    return result
 
 
 def _machine(engine: Engine) -> str:
@@ -184,6 +199,9 @@ def main() -> None:
     trees = [Tree("now", ROOT)]
     if args.baseline is not None:
         trees.append(Tree("baseline", args.baseline.resolve()))
+    if args.profile is not None and not Path(_py_spy()).exists():
+        # Checked before the runs: a missing one used to end the script after them.
+        ap.error(f"--profile needs py-spy ({_py_spy()} not found): pip install py-spy")
     exit_on_sigterm()  # a killed run must still stop its engine and 200 containers
     engine = Engine().start()
     try:
