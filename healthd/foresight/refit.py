@@ -19,6 +19,8 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
+import time
 import warnings
 from typing import Any
 
@@ -247,6 +249,25 @@ def fit_request(
     return request
 
 
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """The worker's initializer: it exits once the daemon that started it is gone.
+
+    Why: the pool's worker waits on a queue whose write end it holds itself, so it never
+    sees its parent die; a SIGKILLed healthd left its worker running for good (under
+    systemd or in a container the cgroup or namespace goes with it; run by hand, nothing
+    did). A thread, not PR_SET_PDEATHSIG: that fires when the *thread* that started the
+    child ends, and the pool starts its replacement workers from a thread of its own.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class RefitPool:
     """One spawned worker process running ``fit`` jobs for the daemon. Not thread-safe.
 
@@ -282,10 +303,12 @@ class RefitPool:
             ctx = multiprocessing.get_context("spawn")
             if sys.version_info >= (3, 11):
                 self._executor = cf.ProcessPoolExecutor(
-                    max_workers=1, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child
+                    max_workers=1, mp_context=ctx, max_tasks_per_child=self.max_tasks_per_child,
+                    initializer=exit_with_parent,
                 )
             else:
-                self._executor = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+                self._executor = cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx,
+                                                        initializer=exit_with_parent)
             self._tasks_in_child = 0
         return self._executor
 

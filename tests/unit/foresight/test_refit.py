@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 
 import numpy as np
+import psutil
 import pytest
 
 from healthd.foresight import forecast, holt, refit
@@ -111,3 +114,34 @@ def test_refit_pool_returns_fits_from_a_spawned_process_and_drops_failures():
     assert [k for k, _ in got] == ["api/memory"]
     assert got[0][1].fitted_at == 5.0
     assert (pool.submitted, pool.dropped, pool.completed, pool.failed) == (2, 2, 1, 1)
+
+
+# A daemon that starts its refit worker, says the worker's pid and is SIGKILLed.
+_KILLED_PARENT = """
+import os, signal
+from healthd.foresight import refit
+pool = refit.RefitPool()
+print(pool._pool().submit(os.getpid).result(timeout=60), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_refit_worker_exits_when_its_daemon_is_sigkilled(tmp_path):
+    # Output to a file, not a pipe: a worker that outlives the daemon would hold a pipe open.
+    out = tmp_path / "out"
+    with open(out, "w") as fh:
+        proc = subprocess.run([sys.executable, "-c", _KILLED_PARENT], stdout=fh,
+                              stderr=subprocess.STDOUT, timeout=90, check=False)
+    assert proc.returncode == -9, out.read_text()
+    worker = int(out.read_text().split()[0])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(worker).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        psutil.Process(worker).kill()
+        pytest.fail(f"refit worker {worker} outlived its SIGKILLed daemon by 15 s")
