@@ -155,7 +155,7 @@ def replay(
     keeps the old parameters. ``stats``, if given, counts ``fed``, ``refits``, ``refit_failures``.
     """
     if interval_s is not None:
-        nominal = interval_s if interval_s >= 0.8 * settings.step_s else 0.0
+        nominal = interval_s if interval_s >= settings.min_gap_s() else 0.0
         settings = replace(settings, interval_s=nominal)
     counts = stats if stats is not None else {}
     for k in ("fed", "refits", "refit_failures"):

@@ -62,6 +62,12 @@ class ForecastSettings:
     cycle_buckets: int = 1080  # ...and its length in buckets (36 h: three 12 h cycles)
     cycle_strength: float = 0.5  # share of the variance the cycle's profile must explain (0..1)
 
+    def min_gap_s(self) -> float:
+        """Seconds after the last sample the forecaster took before it takes another:
+        ``step_s`` less a fifth, for sweep jitter (sweep times move by a few ms, and a 5 s
+        sweep under a 10 s step must give every second sample, not every third)."""
+        return 0.8 * self.step_s
+
     def validate(self) -> list[str]:
         """Human-readable problems, one per bad field; empty when the settings are usable."""
         errors: list[str] = []
@@ -114,7 +120,7 @@ class ForecastSettings:
             errors.append(f"cycle_buckets must be an integer >= 16, got {self.cycle_buckets}")
         if not 0 < self.cycle_strength <= 1:
             errors.append(f"cycle_strength must be in (0, 1], got {self.cycle_strength}")
-        if 0 < self.interval_s < 0.8 * self.step_s:
+        if 0 < self.interval_s < self.min_gap_s():
             errors.append(
                 f"interval_s ({self.interval_s}) must be 0 (inferred) or at least the step the"
                 f" forecaster takes samples at, step_s ({self.step_s})"

@@ -35,9 +35,7 @@ class Tracker:
         self.state: SeriesState | None = None
         self._unmarked: SeriesState | None = None
         self._last: tuple[float, Forecast] | None = None  # the last folded sample's limit, verdict
-        # Sweep times jitter by a few ms: a sample a fifth of a step early still counts, so a
-        # 5 s sweep under a 10 s step folds every second sample, not every third.
-        self._min_gap = 0.8 * settings.step_s
+        self._min_gap = settings.min_gap_s()  # kept aside: observe runs for every sample
 
     def observe(
         self, t: float, value: float, limit: float
