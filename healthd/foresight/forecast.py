@@ -198,6 +198,11 @@ def step(
         fl = holt.floor_eta(new, limit, tau, settings)
         if fl is not None and (dr is None or fl[0] < dr[0]):
             dr = fl
+    if dr is not None and dr[0] > settings.max_eta_s:
+        # Not trending to the limit, as for Holt's ETA: a constant series' line has a slope of
+        # rounding error and no spread, so its rise is "significant", and was shown as trending
+        # with an ETA of 10^18 s.
+        dr = None
     drifting = dr is not None and dr[0] <= horizon
     if dr is not None and (not holt_alarming or eta is None or dr[0] < eta):
         # The drift path's ETA is the one shown when it is the sooner (or Holt's is not trusted).

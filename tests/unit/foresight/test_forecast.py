@@ -474,3 +474,18 @@ def test_the_scalar_search_of_a_far_limit_equals_the_grid_search_to_the_bit(max_
         assert got == holt._etas_grid(state, limit, settings), (state, limit)
         shortcut += holt._etas_far(state, limit, settings) is not None
     assert 1000 < shortcut < 3900  # both paths were taken, many times
+
+
+@pytest.mark.parametrize("value", [0.123456789, 1e8 + 0.1], ids=["fraction", "large"])
+def test_a_constant_series_is_steady_with_no_eta(value):
+    # The same value at every sample: the drift line's slope is rounding error and its spread
+    # zero, so its rise passed the significance test, and the forecast said "trending" with an
+    # ETA of ~1e19 s. An ETA beyond max_eta_s is no trend to the limit, on every path.
+    settings = ForecastSettings()
+    limit = 1.0 if value < 1 else 2e8
+    state, fc = None, None
+    for i in range(3000):
+        jitter = 0.001 if i % 7 == 0 else 0.0  # sweep jitter, so the timestamps are not exact
+        state, fc = forecast.step(state, 1.7e9 + i * 10.0 + jitter, value, limit, settings)
+    assert fc is not None
+    assert fc.state == "steady" and fc.eta_s is None and not fc.alarm
