@@ -18,7 +18,9 @@ and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's p
 limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
 cache, which reset Holt's trend. On a series with regular GC falls, a line through the
 values just after each fall (``holt.floor_eta``: the floor, plus the falls' mean depth for
-the teeth's tops) is part of the drift path: its scatter is the noise, not the teeth. The
+the teeth's tops) is part of the drift path: its scatter is the noise, not the teeth. So is
+a line through the maxima of short blocks of samples (``foresight.peak``), for GC teeth
+sampled too sparsely to show their falls: the maxima sit at the band's top. The
 alarm is raised after ``confirm`` consecutive alarming
 ticks spanning ``confirm_frac * horizon_s`` seconds, but never more than ``confirm_eta_frac`` of
 the ETA (a fast leak is still caught), and cleared after ``release`` quiet ticks. A sample at
@@ -33,7 +35,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from healthd.foresight import alarm, drift, holt
+from healthd.foresight import alarm, drift, holt, peak
 from healthd.foresight.holt import SeriesState
 from healthd.foresight.settings import ForecastSettings
 
@@ -198,6 +200,11 @@ def step(
         fl = holt.floor_eta(new, limit, tau, settings)
         if fl is not None and (dr is None or fl[0] < dr[0]):
             dr = fl
+    if not at_limit and settings.peak_blocks > 0:
+        pk = peak.eta(new.peaks, new.last_t, limit - new.season_top, settings.envelope_z,
+                      settings.z)
+        if pk is not None and (dr is None or pk[0] < dr[0]):
+            dr = pk
     if dr is not None and dr[0] > settings.max_eta_s:
         # Not trending to the limit, as for Holt's ETA: a constant series' line has a slope of
         # rounding error and no spread, so its rise is "significant", and was shown as trending

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from healthd.foresight import alarm, drift
+from healthd.foresight import alarm, drift, peak
 from healthd.foresight.settings import ForecastSettings
 
 # The acceleration's line spans a quarter of the drift window: over a whole one it lagged a
@@ -81,6 +81,7 @@ class SeriesState:
     accel_sums: drift.Drift | None = None
     floor_sums: drift.Drift | None = None  # a drift line of the values just after GC falls
     drop: float = 0.0  # EWMA of the GC falls' depth (series units): the teeth's height
+    peaks: peak.Peaks | None = None  # a drift line of short blocks' maxima (peak.py)
 
 
 _STATE_FIELDS = frozenset(f.name for f in fields(SeriesState))
@@ -204,6 +205,10 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
     if settings.drift_long > 0:  # off by default: its fold was a tenth of an idle step
         common["drift_long"] = drift.fold(state.drift_long or d, t, y,
                                            max(settings.drift_long, 1.0) * tau)
+    if settings.peak_blocks > 0:
+        pk = peak.fold(state.peaks, t, y, tau, settings.peak_blocks, dt_nom, settings.drift_z)
+        if pk is not state.peaks:
+            common["peaks"] = pk
     trend = state.trend if fall else state.trend + alpha * beta * e / dt_nom  # a fall keeps it
     if settings.accel_z > 0:
         # The line of the new trend: its slope is the acceleration ``forecast`` bends Holt's

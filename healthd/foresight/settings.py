@@ -38,6 +38,8 @@ class ForecastSettings:
     drift_z: float = 2.0  # the drift's rise over one window must exceed this many residual sds
     accel_z: float = 2.0  # Holt's trend rising by this many sds over a drift window bends its
     # forecast by that acceleration (accelerating leaks); 0 disables it
+    peak_blocks: int = 12  # the peak line fits the maxima of blocks of a drift window over this
+    # many (at least 4 samples each): GC teeth sampled too sparsely to show falls; 0 disables it
     envelope_z: float = 2.0  # the peaks the drift path forecasts: line + this many residual sds
     release: int = 3  # consecutive non-alarming ticks before a raised alarm clears
     alpha: float = 0.1  # level smoothing (0..1) used until the first fit
@@ -94,6 +96,8 @@ class ForecastSettings:
         for name in ("min_samples", "fit_min_samples"):
             if getattr(self, name) < 2:
                 errors.append(f"{name} must be an integer >= 2, got {getattr(self, name)}")
+        if self.peak_blocks < 0:
+            errors.append(f"peak_blocks must be an integer >= 0 (0: off), got {self.peak_blocks}")
         if self.window < 10:
             errors.append(f"window must be an integer >= 10, got {self.window}")
         if self.season_buckets < 2:

@@ -399,6 +399,7 @@ def test_default_settings_are_valid():
         ("season_keep_cycles", 1),
         ("confirm_frac", -0.1),
         ("gc_overdue", -1.0),
+        ("peak_blocks", -1),
     ],
     ids=[
         "horizon-zero",
@@ -410,6 +411,7 @@ def test_default_settings_are_valid():
         "keep-below-min",
         "confirm-frac-negative",
         "gc-overdue-negative",
+        "peak-blocks-negative",
     ],
 )
 def test_validate_names_the_bad_field(field, value):
