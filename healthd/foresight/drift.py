@@ -1,8 +1,8 @@
 """Drift: an exponentially weighted least-squares line with an upper envelope, O(1) per sample.
 
 Owns: ``Drift`` (the weighted sums of one series), ``fold`` (one sample in), and
-``envelope_eta`` / ``envelope_etas`` (when the series' upper envelope, the fitted line plus
-``z`` residual sds, reaches a limit).
+``envelope_eta`` / ``envelope_etas`` / ``envelope_etas_since`` (when the series' upper
+envelope, the fitted line plus ``z`` residual sds, reaches a limit).
 Must never: keep history, import time or I/O, or fit anything beyond these closed-form sums.
 
 Why a second model next to Holt. Holt's one-step trend follows the last few samples: the flat
@@ -105,3 +105,16 @@ def envelope_etas(ln: Line, limit: float, envelope_z: float, z: float
     if eta is None:
         return None
     return eta, envelope_eta(ln, limit, envelope_z + z), envelope_eta(ln, limit, 0.0)
+
+
+def envelope_etas_since(ln: Line, limit: float, envelope_z: float, z: float, since: float
+                        ) -> tuple[float, float | None, float | None] | None:
+    """``envelope_etas`` of a line whose origin is ``since`` seconds before now (the floor and
+    peak lines' origin is their newest point, not the newest sample), counted from now: an
+    ETA already passed is 0."""
+    found = envelope_etas(ln, limit, envelope_z, z)
+    if found is None:
+        return None
+    eta, lower, upper = found
+    return (max(eta - since, 0.0), None if lower is None else max(lower - since, 0.0),
+            None if upper is None else max(upper - since, 0.0))

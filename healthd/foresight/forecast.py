@@ -89,9 +89,17 @@ def tau_s(settings: ForecastSettings) -> float:
     return max(settings.drift_tau_frac * settings.horizon_s, settings.drift_tau_min_s, 1.0)
 
 
+_Etas = tuple[float, float | None, float | None]
+
+
+def _sooner(a: _Etas | None, b: _Etas | None) -> _Etas | None:
+    """The one of two (eta_s, lower_s, upper_s) whose ETA comes first; ``a`` on a tie."""
+    return b if b is not None and (a is None or b[0] < a[0]) else a
+
+
 def _drift_etas(
     state: SeriesState, limit: float, settings: ForecastSettings, tau: float
-) -> tuple[float, float | None, float | None] | None:
+) -> _Etas | None:
     """(eta_s, lower_s, upper_s) of the drift path when its rise is significant, else None.
 
     Two lines: one over ``tau_s`` and one ``drift_long`` times longer (a slow leak under large
@@ -101,7 +109,7 @@ def _drift_etas(
     offset) reach the limit; ``lower_s`` with ``z`` more sds; ``upper_s`` when the line itself
     does. Needs ``min_samples`` and one drift window of history ("learning" until then).
     """
-    best: tuple[float, float | None, float | None] | None = None
+    best: _Etas | None = None
     if state.n < settings.min_samples:
         return None
     for d, window in ((state.drift_sums, tau), (state.drift_long, settings.drift_long * tau)):
@@ -118,10 +126,9 @@ def _drift_etas(
         at_peak = state.season_cycle and ln.value + top >= limit
         if not at_peak and not drift.significant(ln, window, settings.drift_z):
             continue
-        found = drift.envelope_etas(ln, limit - top, settings.envelope_z, settings.z)
-        if found is not None and (best is None or found[0] < best[0]):
-            best = found
+        best = _sooner(best, drift.envelope_etas(ln, limit - top, settings.envelope_z, settings.z))
     return best
+
 
 
 def learning(state: SeriesState, settings: ForecastSettings,
@@ -195,16 +202,14 @@ def step(
             and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
             and alarm.before_next_fall(holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue)
         )
-    dr = None if at_limit else _drift_etas(new, limit, settings, tau)
-    if not at_limit and new.floor_sums is not None:
-        fl = holt.floor_eta(new, limit, tau, settings)
-        if fl is not None and (dr is None or fl[0] < dr[0]):
-            dr = fl
-    if not at_limit and settings.peak_blocks > 0:
-        pk = peak.eta(new.peaks, new.last_t, limit - new.season_top, settings.envelope_z,
-                      settings.z)
-        if pk is not None and (dr is None or pk[0] < dr[0]):
-            dr = pk
+    dr = None
+    if not at_limit:
+        dr = _drift_etas(new, limit, settings, tau)
+        if new.floor_sums is not None:
+            dr = _sooner(dr, holt.floor_eta(new, limit, tau, settings))
+        if settings.peak_blocks > 0:
+            dr = _sooner(dr, peak.eta(new.peaks, new.last_t, limit - new.season_top,
+                                      settings.envelope_z, settings.z))
     if dr is not None and dr[0] > settings.max_eta_s:
         # Not trending to the limit, as for Holt's ETA: a constant series' line has a slope of
         # rounding error and no spread, so its rise is "significant", and was shown as trending

@@ -417,13 +417,9 @@ def floor_eta(state: SeriesState, limit: float, tau: float, settings: ForecastSe
     ln = drift.line(f)
     if ln is None or not drift.significant(ln, window, settings.drift_z):
         return None
-    found = drift.envelope_etas(ln, limit - state.drop, settings.envelope_z, settings.z)
-    if found is None:
-        return None
-    since = state.last_t - f.last_t  # the line's origin is the newest fall
-    eta, lower, upper = found
-    return (max(eta - since, 0.0), None if lower is None else max(lower - since, 0.0),
-            None if upper is None else max(upper - since, 0.0))
+    # The line's origin is the newest fall.
+    return drift.envelope_etas_since(ln, limit - state.drop, settings.envelope_z, settings.z,
+                                     state.last_t - f.last_t)
 
 
 def significant(state: SeriesState, settings: ForecastSettings) -> bool:

@@ -78,10 +78,6 @@ def eta(peaks: Peaks | None, last_t: float, limit: float, envelope_z: float, z: 
     adds ``z`` sds; ``upper_s`` is when the line itself does."""
     if peaks is None or peaks.line is None or peaks.sums is None:
         return None
-    found = drift.envelope_etas(peaks.line, limit, envelope_z, z)
-    if found is None:
-        return None
-    since = last_t - peaks.sums.last_t  # the line's origin is the newest finished block's peak
-    e, lower, upper = found
-    return (max(e - since, 0.0), None if lower is None else max(lower - since, 0.0),
-            None if upper is None else max(upper - since, 0.0))
+    # The line's origin is the newest finished block's peak.
+    return drift.envelope_etas_since(peaks.line, limit, envelope_z, z,
+                                     last_t - peaks.sums.last_t)
