@@ -36,6 +36,9 @@ _LABEL_ACTIONS = {"stop": (Action.STOP, "quarantine: stop it and leave it stoppe
 _SCALE_ACTIONS = (Action.SCALE_UP, Action.SCALE_DOWN)
 # Failures that the container's own restart policy takes care of.
 _ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
+# How long a running container counts as draining after a stop's signal: past the stop
+# timeouts people set (the engine's default is 10 s), so one that ignored the signal heals.
+_DRAIN_HOLD_S = 600.0
 GLOBAL_RATE_WINDOW_S = 60.0  # guards.global_actions_per_minute counts actions in this window
 
 
@@ -202,6 +205,11 @@ def _others_at_work(d: Decision, c: ContainerState, policy: labels.LabelPolicy,
         return _hold(d, "not-running", f"it is {c.status} and watch.only_running is set")
     if d.action is Action.STOP and not c.running:
         return _hold(d, "stopped", "already stopped (quarantined)")
+    if c.running and c.started_at < c.stop_requested_at and \
+            ctx.now - c.stop_requested_at < _DRAIN_HOLD_S:
+        # Servers fail their healthchecks while draining: restarting one would undo the stop.
+        return _hold(d, "stopping", f"a stop through the engine API signalled it "
+                     f"{ctx.now - c.stop_requested_at:.0f} s ago and it has not exited yet")
     if ctx.now - ctx.started_at < g.start_period_s:
         left = g.start_period_s - (ctx.now - ctx.started_at)
         return _hold(d, "start-period", f"healthd started {ctx.now - ctx.started_at:.0f} s "

@@ -102,6 +102,9 @@ class ContainerState:
     restart_policy_max: int = 0
     healthcheck_start_period_s: float = 0.0
     stopped_on_purpose: bool = False  # a kill/stop reached it through the API before it died
+    # When a stop through the API signalled it (kill event time), if since its last start:
+    # until it dies it is draining, and a failing healthcheck then is the stop, not a fault.
+    stop_requested_at: float = 0.0
     deaths: tuple[float, ...] = ()  # recent die times seen in events, oldest first
     is_self: bool = False
     network_mode: str = ""  # HostConfig.NetworkMode: "host", "none", "container:<id>", ...

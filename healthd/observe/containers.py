@@ -65,6 +65,7 @@ def from_inspect(
     deaths: tuple[float, ...] = (),
     stopped_on_purpose: bool = False,
     is_self: bool = False,
+    stop_requested_at: float = 0.0,
 ) -> ContainerState:
     """A ContainerState from ``GET /containers/{id}/json`` plus healthd's event memory."""
     state = _d(data, "State")
@@ -96,6 +97,7 @@ def from_inspect(
         restart_policy_max=_int(policy.get("MaximumRetryCount")),
         healthcheck_start_period_s=_int(check.get("StartPeriod")) / 1e9,
         stopped_on_purpose=stopped_on_purpose,
+        stop_requested_at=stop_requested_at,
         deaths=deaths,
         is_self=is_self,
         network_mode=str(host.get("NetworkMode") or ""),

@@ -30,6 +30,10 @@ from healthd.observe.observer import Known
 from healthd.observe.sampler import StatsTarget
 
 _DEATH_MEMORY = 32  # die times kept per container: enough for any crash-loop window
+# Signals sent to reload or reopen logs (nginx, haproxy, gunicorn...): `docker kill -s HUP`
+# is not a stop. The engine names the signal by number (Linux numbering) or as sent.
+_RELOAD_SIGNALS = frozenset({"1", "10", "12", "HUP", "USR1", "USR2",
+                             "SIGHUP", "SIGUSR1", "SIGUSR2"})
 
 
 @dataclass
@@ -41,6 +45,7 @@ class Tracked:
     fingerprint: tuple[str, str | None] = ("", None)
     deaths: deque[float] = field(default_factory=lambda: deque(maxlen=_DEATH_MEMORY))
     stopped_on_purpose: bool = False
+    stop_requested_at: float = 0.0  # the stop's kill event time, while it has not started since
     oom_seen: bool = False
     usage: Usage | None = None
     forecasts: tuple[ForecastView, ...] = ()
@@ -91,7 +96,7 @@ class Memory:
             t.limits = limits
             t.state = containers.from_inspect(
                 data, deaths=tuple(t.deaths), stopped_on_purpose=t.stopped_on_purpose,
-                is_self=is_self)
+                is_self=is_self, stop_requested_at=t.stop_requested_at)
             if t.state.running:
                 t.oom_seen = False
             t.fingerprint = (t.state.status, t.state.health)
@@ -106,12 +111,14 @@ class Memory:
             with self._lock:
                 self.tracked[ev.id] = t
         t.epoch += 1
-        if ev.verb == "kill":
+        if ev.verb == "kill" and (ev.signal or "").upper() not in _RELOAD_SIGNALS:
             t.stopped_on_purpose = True  # docker stop / kill / compose down: leave it be
+            t.stop_requested_at = t.stop_requested_at or ev.time  # stop's SIGKILL: same stop
         elif ev.verb == "oom":
             t.oom_seen = True  # the die that follows carries the decision
         elif ev.verb == "start":
             t.stopped_on_purpose = t.oom_seen = False
+            t.stop_requested_at = 0.0
             t.forecasts = ()
         elif ev.verb == "die" and not t.stopped_on_purpose:
             t.deaths.append(ev.time)

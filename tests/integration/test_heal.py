@@ -124,6 +124,27 @@ def test_container_stopped_on_purpose_is_left_alone(
     assert state(engine, name)["Status"] == "exited"
 
 
+# Drains on SIGTERM the way servers do: it fails its healthcheck at once and keeps running
+# until the engine's SIGKILL (sh holds TERM until its sleep ends, hence the short sleeps).
+DRAINS = 'touch /ok; trap "rm -f /ok" TERM; while :; do sleep 0.2; done'
+
+
+def test_a_container_turning_unhealthy_while_it_is_being_stopped_is_left_to_stop(
+    engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
+) -> None:
+    h = start(engine, tmp_path, healthd)
+    cid = containers.run("should-not-restart-draining", "sh", "-c", DRAINS, opts=HEALTHCHECK)
+    name = containers.name_of(cid)
+    wait_for(lambda: state(engine, name)["Health"]["Status"] == "healthy", 30,  # type: ignore[index]
+             what="healthy before the stop")
+    engine.cli("stop", "-t", "6", cid)  # returns once the engine's SIGKILL has ended it
+    held = wait_for(lambda: h.rows(name), 30, what=f"the held decision\n{h.log()}")
+    assert held[0]["suppressed_by"].startswith("stopping"), held[0]["explanation"]
+    h.wait_sweeps(3)
+    assert h.restarts(name) == [], "a restart would undo the operator's docker stop"
+    assert state(engine, name)["Status"] == "exited"
+
+
 def test_dry_run_records_the_decision_and_touches_nothing(
     engine: Engine, containers: Containers, healthd: list[Healthd], tmp_path: Path
 ) -> None:

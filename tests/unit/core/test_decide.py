@@ -212,6 +212,24 @@ def test_stopped_on_purpose_but_running_again_is_not_held() -> None:
     assert_acts(run(running(stopped_on_purpose=True, health="unhealthy"), UNHEALTHY))
 
 
+def test_a_container_unhealthy_while_a_stop_drains_it_is_held() -> None:
+    c = running(stopped_on_purpose=True, stop_requested_at=NOW - 3, health="unhealthy")
+    d = run(c, UNHEALTHY)
+    assert_held(d, "stopping")
+    assert "3 s ago" in d.explain()
+
+
+def test_a_stop_older_than_the_last_start_does_not_hold() -> None:
+    c = running(stop_requested_at=NOW - 3700, started_at=NOW - 3600, health="unhealthy")
+    assert_acts(run(c, UNHEALTHY))
+
+
+def test_a_container_still_running_long_after_its_stop_signal_is_healed() -> None:
+    # It ignored the signal and nobody sent SIGKILL: no stop is under way any more.
+    c = running(stop_requested_at=NOW - decide._DRAIN_HOLD_S - 1, health="unhealthy")
+    assert_acts(run(c, UNHEALTHY))
+
+
 # (policy, max retries, restart count, held by restart-policy?)
 POLICIES = [
     ("always", 0, 7, True),
