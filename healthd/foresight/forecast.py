@@ -58,6 +58,7 @@ class FittedParams:
     fitted_at: float = 0.0  # epoch s of the newest sample the fit saw
     cycle: bool = False  # ``season`` is a cycle learnt from the data (foresight.cycles)
     no_cycle: bool = False  # the cycle search ran and found none: a learnt cycle is dropped
+    no_season: bool = False  # the daily profile explained too little: a daily one is dropped
 
 
 # A named tuple, not a frozen dataclass: one is made per series per sample, and the frozen
@@ -280,6 +281,12 @@ def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
             season_top=max(fit.season),
         )
         new = replace(new, level=state.level + old_s - holt.seasonal_offset(new, state.last_t))
+    elif fit.no_season and not state.season_cycle:
+        # Taken as the day's shape, noise or a GC sawtooth's teeth moved the limit the drift
+        # and peak lines aim at down by the profile's top: false alarms every day after two.
+        new = replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_top=0.0,
+                      gamma=None, season_fitted_at=fit.fitted_at,
+                      level=state.level + holt.seasonal_offset(state, state.last_t))
     elif fit.no_cycle and state.season_cycle:
         # A cycle that is no longer there (or was a fluke of a short window) would keep Holt's
         # path off and bend the series by its profile for good; the daily fit may come back.

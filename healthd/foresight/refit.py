@@ -99,6 +99,7 @@ def fit(
     long_t0: float = 0.0,
     long_step_s: float = 0.0,
     cycle: dict[str, Any] | None = None,
+    season_strength: float = 0.0,
 ) -> FittedParams:
     """Fit Holt's alpha and beta on recent samples, and optionally an additive seasonal profile.
 
@@ -121,6 +122,7 @@ def fit(
     profile: tuple[float, ...] = ()
     season_t0 = 0.0
     step_s = 0.0
+    weak = False
     with warnings.catch_warnings():
         # Convergence chatter from the optimiser is expected on short noisy series; the clamping
         # in holt.py bounds whatever comes out.
@@ -137,8 +139,15 @@ def fit(
                 long_arr = _clean(long_values, "long series", 2 * season_len + 1)
             if long_step_s <= 0:
                 raise FitError(f"long_step_s must be > 0, got {long_step_s}")
-            gamma, profile, season_t0 = _seasonal(long_arr, season_len, long_t0, long_step_s)
-            step_s = long_step_s
+            # The same test as a learnt cycle's, before the costlier fit: the daily shape
+            # must explain a share of what the day's own mean leaves.
+            weak = season_strength > 0 and cycles.profile(
+                long_arr, long_t0, long_step_s, season_len * long_step_s,
+                season_strength) is None
+            if not weak:
+                gamma, profile, season_t0 = _seasonal(long_arr, season_len, long_t0,
+                                                      long_step_s)
+                step_s = long_step_s
         if profile:
             times = t_end - interval_s * np.arange(recent.size - 1, -1, -1, dtype=np.float64)
             recent = recent - holt.seasonal_offsets(profile, season_t0, step_s, times,
@@ -161,6 +170,7 @@ def fit(
         fitted_at=t_end,
         cycle=found is not None,
         no_cycle=bool(cycle) and found is None,
+        no_season=weak,
     )
 
 
@@ -235,6 +245,7 @@ def fit_request(
             long_values=down.values(),
             long_t0=float(starts[0]),
             long_step_s=down.bucket_s,
+            season_strength=settings.season_strength,
         )
     # A GC sawtooth has its own guard (alarm.before_next_fall); taken for a cycle, its
     # jittered teeth (or pairs of them) would become the profile and its rising floor would

@@ -63,6 +63,7 @@ class ForecastSettings:
     cycle_bucket_s: float = 120.0  # bucket width (s) of the fine series the search runs on...
     cycle_buckets: int = 1080  # ...and its length in buckets (36 h: three 12 h cycles)
     cycle_strength: float = 0.5  # share of the variance the cycle's profile must explain (0..1)
+    season_strength: float = 0.3  # the same for the daily profile; 0 keeps any daily fit
 
     def min_gap_s(self) -> float:
         """Seconds after the last sample the forecaster took before it takes another:
@@ -124,6 +125,8 @@ class ForecastSettings:
             errors.append(f"cycle_buckets must be an integer >= 16, got {self.cycle_buckets}")
         if not 0 < self.cycle_strength <= 1:
             errors.append(f"cycle_strength must be in (0, 1], got {self.cycle_strength}")
+        if not 0 <= self.season_strength <= 1:
+            errors.append(f"season_strength must be in [0, 1], got {self.season_strength}")
         if 0 < self.interval_s < self.min_gap_s():
             errors.append(
                 f"interval_s ({self.interval_s}) must be 0 (inferred) or at least the step the"

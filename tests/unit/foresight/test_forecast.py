@@ -202,6 +202,30 @@ def test_apply_fit_with_a_seasonal_profile_keeps_the_current_reading_continuous(
     assert after.seasonal
 
 
+def test_a_refused_daily_fit_drops_the_daily_profile_and_is_not_retried_at_once():
+    settings = ForecastSettings()
+    base, _ = run(np.full(100, 0.5), 900.0, 1.0, settings, t0=0.0)
+    profile = tuple(0.1 * math.sin(2 * math.pi * k / 96) for k in range(96))
+    daily = forecast.apply_fit(base, FittedParams(0.2, 0.05, 0.1, profile, 0.0, 900.0,
+                                                  base.last_t))
+    later = daily.last_t + 7 * 3600
+    refused = forecast.apply_fit(daily, FittedParams(0.2, 0.05, fitted_at=later, no_season=True))
+    assert (refused.season, refused.season_top, refused.gamma) == ((), 0.0, None)
+    assert refused.level == pytest.approx(daily.level + holt.seasonal_offset(daily, daily.last_t))
+    assert not forecast.season_due(refused, 10_000, later + 60, settings)
+
+
+def test_a_refused_daily_fit_leaves_a_learnt_cycle_alone():
+    settings = ForecastSettings()
+    base, _ = run(np.full(100, 0.5), 120.0, 1.0, settings, t0=0.0)
+    profile = tuple(0.1 * math.sin(2 * math.pi * k / 30) for k in range(30))
+    cyc = forecast.apply_fit(base, FittedParams(0.2, 0.05, None, profile, 0.0, 240.0,
+                                                base.last_t, cycle=True))
+    after = forecast.apply_fit(cyc, FittedParams(0.2, 0.05, fitted_at=cyc.last_t,
+                                                 no_season=True))
+    assert after.season == profile and after.season_cycle
+
+
 def test_seasonal_profile_makes_a_daily_cycle_predictable():
     # With the profile, the one-step error on a pure daily cycle is just the noise.
     rng = np.random.default_rng(4)
@@ -400,6 +424,7 @@ def test_default_settings_are_valid():
         ("confirm_frac", -0.1),
         ("gc_overdue", -1.0),
         ("peak_blocks", -1),
+        ("season_strength", 1.5),
     ],
     ids=[
         "horizon-zero",
@@ -412,6 +437,7 @@ def test_default_settings_are_valid():
         "confirm-frac-negative",
         "gc-overdue-negative",
         "peak-blocks-negative",
+        "season-strength-over-one",
     ],
 )
 def test_validate_names_the_bad_field(field, value):

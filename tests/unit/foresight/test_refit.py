@@ -54,6 +54,42 @@ def test_seasonal_fit_returns_a_zero_mean_profile_in_phase_with_the_data():
     )
 
 
+DAY_BUCKETS, BUCKET_S = 96, 900.0  # the daily fit's defaults: 15-minute buckets
+
+
+def _daily_fit(long: np.ndarray, strength: float) -> FittedParams:
+    t0 = 1.7e9 - (1.7e9 % 86400)
+    return refit.fit(0.5 + np.random.default_rng(3).normal(0, 0.01, 60), 10.0, DAY_BUCKETS,
+                     t_end=t0 + long.size * BUCKET_S, long_values=long, long_t0=t0,
+                     long_step_s=BUCKET_S, season_strength=strength)
+
+
+def gc_teeth_buckets(days: int, seed: int = 4) -> np.ndarray:
+    """15-minute means of a GC sawtooth (40-60 min teeth, 0.3 high) sampled every 10 s."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, days * 86400, 10.0)
+    starts = np.cumsum(rng.uniform(2400, 3600, int(days * 86400 / 2400) + 2))
+    k = np.searchsorted(starts, t)
+    phase = (t - np.concatenate(([0.0], starts))[k]) / 3600
+    v = 0.6 + 0.3 * np.minimum(phase, 1.0) + rng.normal(0, 0.005, t.size)
+    return np.asarray(v.reshape(-1, 90).mean(axis=1))
+
+
+def test_a_daily_fit_on_gc_teeth_is_refused_and_says_so():
+    long = gc_teeth_buckets(4)
+    assert len(_daily_fit(long, 0.0).season) == DAY_BUCKETS  # unchecked: a profile of noise
+    params = _daily_fit(long, 0.3)
+    assert (params.season, params.no_season, params.gamma) == ((), True, None)
+
+
+def test_a_real_daily_curve_passes_the_daily_fits_strength_test():
+    k = np.arange(DAY_BUCKETS * 2 + 1)  # just over two days: the first fit, the least data
+    long = 0.5 + 0.1 * np.sin(2 * np.pi * k / DAY_BUCKETS)
+    long += np.random.default_rng(5).normal(0, 0.02, k.size)
+    params = _daily_fit(long, 0.3)
+    assert len(params.season) == DAY_BUCKETS and not params.no_season
+
+
 @pytest.mark.parametrize(
     "values",
     [np.full(50, 3.0), np.arange(5.0), np.array([1.0, math.nan] * 20)],

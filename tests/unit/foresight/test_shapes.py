@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from healthd.foresight import forecast
+from healthd.foresight import forecast, replay
 from healthd.foresight.settings import ForecastSettings
 
 DT = 30.0
@@ -169,3 +169,28 @@ def test_sparse_gc_teeth_on_a_flat_floor_peaking_at_90_percent_never_alarm(horiz
     fcs = run(sparse_teeth(0.0, 60.0, 0.3, base=0.6), ForecastSettings(horizon_s=horizon_s),
               dt=60.0)
     assert not any(f.alarm for f in fcs)
+
+
+def hourly_gc_teeth(days: float, dt: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A quiet heap: GC teeth of 40-60 min from 0.63 to 0.93 of the limit, never above."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0, days * 24 * HOUR, dt)
+    starts = np.cumsum(rng.uniform(2400, 3600, int(days * 36) + 2)) - rng.uniform(0, 2400)
+    k = np.searchsorted(starts, t)
+    prev = np.concatenate(([starts[0] - 3600], starts))[k]
+    phase = (t - prev) / (starts[np.minimum(k, starts.size - 1)] - prev)
+    return 1.7e9 + t, 0.63 + 0.3 * phase + rng.normal(0, 0.003, t.size)
+
+
+@pytest.mark.parametrize(("strength", "alarms"), [(0.3, range(0, 3)), (0.0, range(10, 100))],
+                         ids=["checked", "unchecked"])
+def test_gc_teeth_near_the_limit_are_not_taken_for_the_days_shape(strength, alarms):
+    # Through replay, refits included: after two days the daily fit runs. Unchecked, its
+    # profile of the teeth lowered the limit the lines aim at by its top, and day 3 alarmed
+    # on most teeth; checked (season_strength), the profile is refused.
+    t, v = hourly_gc_teeth(3.0, 60.0)
+    s = ForecastSettings(horizon_s=600.0, season_strength=strength)
+    out = list(replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, s, None))
+    alarm = np.array([r["alarm"] for r in out], dtype=bool)
+    onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
+    assert int(np.sum(t[onsets] - t[0] >= 48 * HOUR)) in alarms
