@@ -68,18 +68,22 @@ def regular_cycle(cycle: Cycle) -> bool:
     return cycle.fall_t is not None and cycle.cycle_s > 0 and cycle.regular >= MIN_REGULAR
 
 
-def before_next_fall(cycle: Cycle, t: float, eta_s: float, overdue: float) -> bool:
+def before_next_fall(cycle: Cycle, t: float, eta_s: float, overdue: float,
+                     headroom: float = -1.0) -> bool:
     """True when the limit (point ETA ``eta_s``, s) is due before the next expected fall.
 
     Also True when no regular cycle is known (``MIN_REGULAR`` regular gaps in a row), or the
-    expected fall is more than ``overdue`` cycles late.
+    expected fall is more than ``overdue`` cycles late. ``headroom``: the limit less the
+    height the collections have come at (and its spread); above 0, the next collection
+    comes on the way up, whenever that is: a tooth rising faster than the last ones is
+    collected sooner, not later than the limit (a rising top is the drift lines' to see).
     """
     if cycle.fall_t is None or not regular_cycle(cycle):
         return True
     since = t - cycle.fall_t
     if since > (1.0 + overdue) * cycle.cycle_s:
         return True
-    return eta_s <= cycle.cycle_s - since
+    return headroom <= 0 and eta_s <= cycle.cycle_s - since
 
 
 class Streak(NamedTuple):

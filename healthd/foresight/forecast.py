@@ -201,7 +201,10 @@ def step(
         holt_alarming = (
             eta is not None
             and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
-            and alarm.before_next_fall(holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue)
+            and alarm.before_next_fall(
+                holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue,
+                limit - offset - new.gc_top - settings.gc_top_z * new.gc_top_dev
+                if settings.gc_top_z > 0 else -1.0)
         )
     dr = None
     if not at_limit:

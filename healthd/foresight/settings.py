@@ -54,6 +54,7 @@ class ForecastSettings:
     clip_sigma: float = 4.0  # clip one-step errors beyond this many sd; 0 disables clipping
     gc_drop_sigma: float = 4.0  # a one-sample fall beyond this many sd is a GC; 0: no GC guard
     gc_overdue: float = 0.5  # cycles an expected GC may be late before the GC guard lapses
+    gc_top_z: float = 3.0  # GCs come below the limit by this many deviations: no Holt alarm
     max_eta_s: float = 604800.0  # ETAs beyond this (s) count as not trending to the limit
     refit_every_s: float = 3600.0  # seconds between smoothing-parameter refits of a series
     season_refit_every_s: float = 21600.0  # seconds between seasonal-profile refits (costlier)
@@ -88,7 +89,7 @@ class ForecastSettings:
         non_negative = ("lead_s", "season_s", "interval_s", "step_s", "clip_sigma", "confirm_frac",
                         "confirm_eta_frac", "drift_tau_frac", "drift_tau_min_s", "drift_z",
                         "drift_long", "envelope_z", "accel_z")
-        for name in (*non_negative, "gc_drop_sigma", "gc_overdue"):
+        for name in (*non_negative, "gc_drop_sigma", "gc_overdue", "gc_top_z"):
             if not getattr(self, name) >= 0:
                 errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("confirm", "release", "season_min_cycles", "var_memory"):

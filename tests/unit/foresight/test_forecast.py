@@ -8,7 +8,7 @@ from dataclasses import astuple, replace
 import numpy as np
 import pytest
 
-from healthd.foresight import forecast, holt
+from healthd.foresight import alarm, forecast, holt
 from healthd.foresight.forecast import FittedParams, Forecast
 from healthd.foresight.holt import SeriesState
 from healthd.foresight.settings import ForecastSettings
@@ -380,6 +380,14 @@ def test_an_overdue_collection_no_longer_guards():
     assert (full - first) * 30.0 >= settings.horizon_s
 
 
+def test_a_collection_due_below_the_limit_guards_whatever_the_eta():
+    c = alarm.Cycle(fall_t=1000.0, cycle_s=100.0, regular=2)
+    assert alarm.before_next_fall(c, 1050.0, 30.0, 0.5)  # the limit comes before the fall is due
+    assert not alarm.before_next_fall(c, 1050.0, 30.0, 0.5, headroom=0.05)
+    assert alarm.before_next_fall(c, 1050.0, 30.0, 0.5, headroom=-0.01)  # collections at the limit
+    assert alarm.before_next_fall(c, 1200.0, 30.0, 0.5, headroom=0.05)  # overdue: no guard
+
+
 # ---- refit scheduling and settings ------------------------------------------------------------
 
 
@@ -425,6 +433,7 @@ def test_default_settings_are_valid():
         ("gc_overdue", -1.0),
         ("peak_blocks", -1),
         ("season_strength", 1.5),
+        ("gc_top_z", -1.0),
     ],
     ids=[
         "horizon-zero",
@@ -438,6 +447,7 @@ def test_default_settings_are_valid():
         "gc-overdue-negative",
         "peak-blocks-negative",
         "season-strength-over-one",
+        "gc-top-z-negative",
     ],
 )
 def test_validate_names_the_bad_field(field, value):
