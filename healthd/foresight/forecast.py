@@ -11,13 +11,13 @@ Alarm. Two paths, either of which makes a tick *alarming*. Holt: the series is b
 trends up, its point ETA is within the look-ahead (``horizon_s * (1 + confirm_frac) + lead_s``,
 so confirmation still ends a horizon ahead) and the trend is ``trend_z`` standard errors above
 zero; on a regular GC sawtooth the ETA must also fall before the next expected collection
-(``healthd.alarm``); an accelerating trend (``holt.accel_eta``) bends that ETA sooner.
+(``healthd.alarm``); an accelerating trend (``reach.accel_eta``) bends that ETA sooner.
 Drift (``healthd.drift``): an exponentially weighted least-squares line over ``tau_s`` (at
 least one horizon) rises by more than ``drift_z`` residual sds over its window,
 and its upper envelope (line + ``envelope_z`` sds, plus the seasonal profile's peak) reaches the
 limit within the look-ahead; it sees through GC teeth and the flat stretches of a growing
 cache, which reset Holt's trend. On a series with regular GC falls, a line through the
-values just after each fall (``holt.floor_eta``: the floor, plus the falls' mean depth for
+values just after each fall (``reach.floor_eta``: the floor, plus the falls' mean depth for
 the teeth's tops) is part of the drift path: its scatter is the noise, not the teeth. So is
 a line through the maxima of short blocks of samples (``foresight.peak``), for GC teeth
 sampled too sparsely to show their falls: the maxima sit at the band's top. The
@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from healthd.foresight import alarm, drift, holt, peak
+from healthd.foresight import alarm, drift, holt, peak, reach
 from healthd.foresight.holt import SeriesState
 from healthd.foresight.settings import ForecastSettings
 
@@ -179,7 +179,7 @@ def step(
     lower: float | None = None
     upper: float | None = None
     holt_alarming = False
-    # At the limit is what holt.etas calls an ETA of 0 (its first test), said before any search.
+    # At the limit is what reach.etas calls an ETA of 0 (its first test), said before any search.
     offset = holt.seasonal_offset(new, new.last_t)
     at_limit = new.level + offset >= limit or value >= limit
     if at_limit:
@@ -192,10 +192,10 @@ def step(
         # judge of whether the cycle itself is climbing.
         # Holt's ETA is searched for only when it could be used: an idle container's series
         # is rarely significant, and the search is most of a step's cost.
-        eta, lower, upper = holt.etas(new, limit, settings)
+        eta, lower, upper = reach.etas(new, limit, settings)
         if settings.accel_z > 0 and not new.season:
             # Not on a seasonal profile: each daily rise would bend the forecast up.
-            fast = holt.accel_eta(new, limit, tau, settings.accel_z)
+            fast = reach.accel_eta(new, limit, tau, settings.accel_z)
             if fast is not None and (eta is None or fast < eta):
                 eta, lower = fast, fast if lower is None else min(lower, fast)
         holt_alarming = (
@@ -210,7 +210,7 @@ def step(
     if not at_limit:
         dr = _drift_etas(new, limit, settings, tau)
         if new.floor_sums is not None:
-            dr = _sooner(dr, holt.floor_eta(new, limit, tau, settings))
+            dr = _sooner(dr, reach.floor_eta(new, limit, tau, settings))
         if settings.peak_blocks > 0:
             dr = _sooner(dr, peak.eta(new.peaks, new.last_t, limit - new.season_top,
                                       settings.envelope_z, settings.z))

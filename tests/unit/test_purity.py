@@ -17,7 +17,8 @@ PACKAGE = Path(healthd.__file__).parent
 # Every module of healthd.core is pure, and so are these parsers and views elsewhere.
 PURE_ELSEWHERE = ("observe.containers", "observe.stats", "observe.blueprint",
                   "foresight.forecast", "foresight.holt", "foresight.settings",
-                  "foresight.alarm", "foresight.drift", "foresight.peak", "serve.status")
+                  "foresight.alarm", "foresight.drift", "foresight.peak", "foresight.reach",
+                  "serve.status")
 PURE = tuple(sorted(
     [f"core.{p.stem}" for p in (PACKAGE / "core").glob("*.py") if p.stem != "__init__"]
     + list(PURE_ELSEWHERE)))

@@ -8,7 +8,7 @@ from dataclasses import astuple, replace
 import numpy as np
 import pytest
 
-from healthd.foresight import alarm, forecast, holt
+from healthd.foresight import alarm, forecast, holt, reach
 from healthd.foresight.forecast import FittedParams, Forecast
 from healthd.foresight.holt import SeriesState
 from healthd.foresight.settings import ForecastSettings
@@ -508,9 +508,9 @@ def test_the_scalar_search_of_a_far_limit_equals_the_grid_search_to_the_bit(max_
     for _ in range(4000):
         state, limit = _random_rising_state(rng)
         settings = ForecastSettings(max_eta_s=max_eta_s, z=float(rng.choice([2.0, 0.5, 3.7])))
-        got = holt.etas(state, limit, settings)
-        assert got == holt._etas_grid(state, limit, settings), (state, limit)
-        shortcut += holt._etas_far(state, limit, settings) is not None
+        got = reach.etas(state, limit, settings)
+        assert got == reach._etas_grid(state, limit, settings), (state, limit)
+        shortcut += reach._etas_far(state, limit, settings) is not None
     assert 1000 < shortcut < 3900  # both paths were taken, many times
 
 
