@@ -204,7 +204,7 @@ def step(
             and alarm.before_next_fall(
                 holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue,
                 limit - offset - new.gc_top - settings.gc_top_z * new.gc_top_dev
-                if settings.gc_top_z > 0 else -1.0)
+                if settings.gc_top_z > 0 and not new.gc_top_rose else -1.0)
         )
     dr = None
     if not at_limit:

@@ -81,6 +81,7 @@ class SeriesState:
     drop: float = 0.0  # EWMA of the GC falls' depth (series units): the teeth's height
     gc_top: float = 0.0  # EWMA of the level just before GC falls: the height they come at
     gc_top_dev: float = 0.0  # EWMA of its absolute deviations
+    gc_top_rose: bool = False  # the last collection came gc_top_z deviations above the others
     peaks: peak.Peaks | None = None  # a drift line of short blocks' maxima (peak.py)
 
 
@@ -232,12 +233,14 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
             # steadily, with far less scatter than the teeth around any line (``floor_eta``).
             depth = max(pred - y, 0.0)
             f0 = state.floor_sums
-            top, dev = state.level, state.gc_top_dev
+            top, dev, rose = state.level, state.gc_top_dev, False
             if state.fall_t is not None:  # not the first collection
-                dev += 0.3 * (abs(top - state.gc_top) - dev)
-                top = state.gc_top + 0.3 * (top - state.gc_top)
+                jump = top - state.gc_top
+                rose = jump > settings.gc_top_z * dev
+                dev += 0.3 * (abs(jump) - dev)
+                top = state.gc_top + 0.3 * jump
             common.update(
-                gc_top=top, gc_top_dev=dev,
+                gc_top=top, gc_top_dev=dev, gc_top_rose=rose,
                 floor_sums=(drift.start(t, y) if f0 is None
                             else drift.fold(f0, t, y, floor_tau(tau, cycle.cycle_s))),
                 drop=depth if state.drop <= 0 else state.drop + 0.3 * (depth - state.drop),

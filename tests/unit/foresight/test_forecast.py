@@ -388,6 +388,22 @@ def test_a_collection_due_below_the_limit_guards_whatever_the_eta():
     assert alarm.before_next_fall(c, 1200.0, 30.0, 0.5, headroom=0.05)  # overdue: no guard
 
 
+def test_a_collection_higher_than_the_others_lifts_the_height_guard():
+    # Teeth collected at 0.8 four times, then one collected at 0.95: the tops are rising (a
+    # fast leak under the teeth), so the height they came at no longer says the next one
+    # is collected below the limit.
+    rng = np.random.default_rng(5)
+    steady = _sawtooth(rng, 5 * 40, 30.0, 1200.0, 0.3, 0.0, base=0.5)
+    state, _ = run(steady, 30.0, 1.0, ForecastSettings())
+    assert state.gc_top == pytest.approx(0.8, abs=0.03) and not state.gc_top_rose
+    higher = 0.5 + 0.45 * np.arange(40) / 40 + rng.normal(0, 0.004, 40)
+    t = state.last_t
+    for v in np.concatenate([higher, [0.5, 0.51]]):
+        t += 30.0
+        state, _ = forecast.step(state, t, float(v), 1.0, ForecastSettings())
+    assert state.gc_top_rose
+
+
 # ---- refit scheduling and settings ------------------------------------------------------------
 
 
