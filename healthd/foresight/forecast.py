@@ -131,7 +131,6 @@ def _drift_etas(
     return best
 
 
-
 def learning(state: SeriesState, settings: ForecastSettings,
              tau: float | None = None) -> tuple[int, int]:
     """(samples seen, samples needed) before the forecaster stops learning this series.
@@ -201,10 +200,8 @@ def step(
         holt_alarming = (
             eta is not None
             and (lower if settings.alarm_on_lower and lower is not None else eta) <= horizon
-            and alarm.before_next_fall(
-                holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue,
-                limit - offset - new.gc_top - settings.gc_top_z * new.gc_top_dev
-                if settings.gc_top_z > 0 and not new.gc_top_rose else -1.0)
+            and alarm.before_next_fall(holt.gc_cycle(new), new.last_t, eta, settings.gc_overdue,
+                                       holt.gc_headroom(new, limit - offset, settings.gc_top_z))
         )
     dr = None
     if not at_limit:
@@ -287,16 +284,22 @@ def apply_fit(state: SeriesState, fit: FittedParams) -> SeriesState:
     elif fit.no_season and not state.season_cycle:
         # Taken as the day's shape, noise or a GC sawtooth's teeth moved the limit the drift
         # and peak lines aim at down by the profile's top: false alarms every day after two.
-        new = replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_top=0.0,
-                      gamma=None, season_fitted_at=fit.fitted_at,
-                      level=state.level + holt.seasonal_offset(state, state.last_t))
+        # Not tried again before season_refit_every_s.
+        new = _without_profile(state, new, season_fitted_at=fit.fitted_at)
     elif fit.no_cycle and state.season_cycle:
         # A cycle that is no longer there (or was a fluke of a short window) would keep Holt's
         # path off and bend the series by its profile for good; the daily fit may come back.
-        new = replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_cycle=False,
-                      season_top=0.0, gamma=None, season_fitted_at=None,
-                      level=state.level + holt.seasonal_offset(state, state.last_t))
+        new = _without_profile(state, new, season_fitted_at=None)
     return new
+
+
+def _without_profile(state: SeriesState, new: SeriesState,
+                     season_fitted_at: float | None) -> SeriesState:
+    """``new`` without a seasonal profile, its level re-based on ``state``'s so that the
+    current reading is unchanged."""
+    return replace(new, season=(), season_t0=0.0, season_step_s=0.0, season_cycle=False,
+                   season_top=0.0, gamma=None, season_fitted_at=season_fitted_at,
+                   level=state.level + holt.seasonal_offset(state, state.last_t))
 
 
 def refit_due(state: SeriesState, t: float, settings: ForecastSettings) -> bool:

@@ -175,6 +175,15 @@ def gc_cycle(state: SeriesState) -> alarm.Cycle:
     return alarm.Cycle(state.fall_t, state.cycle_s, state.cycle_regular)
 
 
+def gc_headroom(state: SeriesState, limit: float, z: float) -> float:
+    """``limit`` (deseasonalised) less the height the GC falls have come at plus ``z`` of its
+    deviations, for ``alarm.before_next_fall``; -1 when that height says nothing: ``z`` is 0,
+    or the last collection came more than ``z`` deviations higher (rising tops)."""
+    if z <= 0 or state.gc_top_rose:
+        return -1.0
+    return limit - state.gc_top - z * state.gc_top_dev
+
+
 def update(state: SeriesState, t: float, value: float, settings: ForecastSettings,
             tau: float) -> SeriesState:
     """Fold one sample in: O(1), pure.

@@ -128,7 +128,7 @@ def _etas_grid(
     f = state.level + state.trend * h
     if seasonal:
         f = f + holt.seasonal_offsets(state.season, state.season_t0, state.season_step_s,
-                                 state.last_t + h, state.season_cycle)
+                                      state.last_t + h, state.season_cycle)
     a, b = holt.effective(state, settings)
     big_b = a * b
     k = h / max(state.dt_nom, 1e-9)

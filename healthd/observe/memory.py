@@ -130,7 +130,7 @@ class Memory:
         t.state = dataclasses.replace(
             t.state, status="exited", exit_code=ev.exit_code or 0, finished_at=ev.time,
             oom_killed=t.oom_seen, deaths=tuple(t.deaths),
-            stopped_on_purpose=t.stopped_on_purpose)
+            stopped_on_purpose=t.stopped_on_purpose, stop_requested_at=t.stop_requested_at)
         t.fingerprint = ("", None)
 
     def forget(self, cid: str) -> Tracked | None:
