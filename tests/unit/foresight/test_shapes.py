@@ -171,15 +171,16 @@ def test_sparse_gc_teeth_on_a_flat_floor_peaking_at_90_percent_never_alarm(horiz
     assert not any(f.alarm for f in fcs)
 
 
-def hourly_gc_teeth(days: float, dt: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A quiet heap: GC teeth of 40-60 min from 0.63 to 0.93 of the limit, never above."""
+def jittered_teeth(n: int, dt: float, tooth_s: float, amp: float, noise: float = 0.002,
+                   seed: int = 0) -> np.ndarray:
+    """A quiet heap collected at 0.93 of its limit, teeth 0.8-1.2 x ``tooth_s`` long."""
     rng = np.random.default_rng(seed)
-    t = np.arange(0, days * 24 * HOUR, dt)
-    starts = np.cumsum(rng.uniform(2400, 3600, int(days * 36) + 2)) - rng.uniform(0, 2400)
-    k = np.searchsorted(starts, t)
-    prev = np.concatenate(([starts[0] - 3600], starts))[k]
-    phase = (t - prev) / (starts[np.minimum(k, starts.size - 1)] - prev)
-    return 1.7e9 + t, 0.63 + 0.3 * phase + rng.normal(0, 0.003, t.size)
+    t = np.arange(n) * dt
+    starts = np.cumsum(tooth_s * rng.uniform(0.8, 1.2, int(n * dt / tooth_s / 0.8) + 2))
+    k = np.searchsorted(starts, t, side="right")
+    prev = np.concatenate(([0.0], starts))[k]
+    length = np.concatenate((starts[:1], np.diff(starts)))[np.minimum(k, starts.size - 1)]
+    return np.asarray(0.93 - amp + amp * (t - prev) / length + rng.normal(0, noise, n))
 
 
 @pytest.mark.parametrize(("strength", "alarms"), [(0.3, range(0, 3)), (0.0, range(10, 100))],
@@ -188,23 +189,13 @@ def test_gc_teeth_near_the_limit_are_not_taken_for_the_days_shape(strength, alar
     # Through replay, refits included: after two days the daily fit runs. Unchecked, its
     # profile of the teeth lowered the limit the lines aim at by its top, and day 3 alarmed
     # on most teeth; checked (season_strength), the profile is refused.
-    t, v = hourly_gc_teeth(3.0, 60.0)
+    v = jittered_teeth(int(72 * HOUR / 60), 60.0, 3000.0, 0.3, noise=0.003)  # 40-60 min teeth
+    t = 1.7e9 + 60.0 * np.arange(v.size)
     s = ForecastSettings(horizon_s=600.0, season_strength=strength)
     out = list(replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, s, None))
     alarm = np.array([r["alarm"] for r in out], dtype=bool)
     onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
     assert int(np.sum(t[onsets] - t[0] >= 48 * HOUR)) in alarms
-
-
-def jittered_teeth(n: int, dt: float, tooth_s: float, amp: float, seed: int = 0) -> np.ndarray:
-    """A quiet heap collected at 0.93 of its limit, teeth 0.8-1.2 x ``tooth_s`` long."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n) * dt
-    starts = np.cumsum(tooth_s * rng.uniform(0.8, 1.2, int(n * dt / tooth_s / 0.8) + 2))
-    k = np.searchsorted(starts, t, side="right")
-    prev = np.concatenate(([0.0], starts))[k]
-    length = np.concatenate((starts[:1], np.diff(starts)))[np.minimum(k, starts.size - 1)]
-    return np.asarray(0.93 - amp + amp * (t - prev) / length + rng.normal(0, 0.002, n))
 
 
 @pytest.mark.parametrize(("gc_top_z", "alarms"), [(3.0, range(0, 2)), (0.0, range(20, 200))],
