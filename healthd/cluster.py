@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from healthd.act.runner import Actions
-from healthd.core import decide, labels, scale, swarm
+from healthd.core import labels, scale, swarm, throttle
 from healthd.core.model import ContainerState, Decision, Failure, Resource
 from healthd.core.settings import Config
 from healthd.observe import engine
@@ -189,7 +189,7 @@ class Cluster:
             if rep.host is not None:
                 hosts[node] = rep.host
         self.hosts = hosts
-        horizon = decide.history_window_s(self.cfg.guards)
+        horizon = throttle.history_window_s(self.cfg.guards)
         busy = busy | frozenset(self.actions.in_flight)  # service keys and target ids
         plan = swarm.decide(swarm.Inputs(
             view, self.cfg, now, pressure, hosts, self.windows,

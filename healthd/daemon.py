@@ -24,7 +24,7 @@ from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions, Inspected
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
-from healthd.core import churn, decide, escalate, labels
+from healthd.core import churn, decide, escalate, labels, throttle
 from healthd.core.model import ContainerState, Resource
 from healthd.core.settings import Config
 from healthd.decider import Decider
@@ -354,7 +354,7 @@ class Daemon:
         """Write what the ledger holds in memory, prune a batch of old rows, export health."""
         now = self.clock()
         self.ledger.flush()
-        self.ledger.prune(now, now - decide.history_window_s(self.cfg.guards))
+        self.ledger.prune(now, now - throttle.history_window_s(self.cfg.guards))
         h = self.ledger.health()
         self.metrics.set_ledger(h.up, h.pending, h.dropped)
         said = (h.up, h.set_aside)

@@ -20,7 +20,7 @@ from healthd.act.notifier import Notifier
 from healthd.act.runner import Actions
 from healthd.act.verify import Verifier
 from healthd.cluster import Cluster
-from healthd.core import churn, classify, decide, stack
+from healthd.core import churn, classify, decide, stack, throttle
 from healthd.core.model import Action, Classification
 from healthd.core.settings import Config
 from healthd.observe.appsignals import AppSignals
@@ -66,8 +66,8 @@ class Decider:
         (the whole host's would cost more with every action taken, just when many are).
         ladder: the escalation ladder's fields for that container (``act.escalation``)."""
         history = self.ledger.recent(
-            now - decide.history_window_s(self.cfg.guards), container=name,
-            everyone_since=None if name is None else now - decide.GLOBAL_RATE_WINDOW_S)
+            now - throttle.history_window_s(self.cfg.guards), container=name,
+            everyone_since=None if name is None else now - throttle.GLOBAL_RATE_WINDOW_S)
         window = self.cfg.guards.redeploy_window_s
         while self.churn and now - self.churn[0].at > window:
             self.churn.popleft()

@@ -1,6 +1,7 @@
 """The decision table and the guards between a decision and the engine (pure).
 
-Owns: the staged pipeline plan → inhibit → silence → throttle → dry-run. Each stage takes the
+Owns: the staged pipeline plan → inhibit → silence → throttle → dry-run (the throttle's
+budgets and rates are ``core.throttle``). Each stage takes the
 candidate Decision and returns it, held back with a reason when a guard says so: a
 candidate is never dropped silently. Must never: do I/O or read the clock (``now`` is an
 argument), so every guard is testable along a timeline of values.
@@ -13,33 +14,28 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from healthd.core import churn, control, escalate, fixrate, labels, ladder, stack, swarm
+from healthd.core import throttle as throttling
 from healthd.core.model import (
-    ENGINE_ACTIONS,
     Action,
     ActionRecord,
     Classification,
     ContainerState,
     Decision,
     Failure,
-    Outcome,
 )
-from healthd.core.settings import Config, GuardSettings, table_row
+from healthd.core.settings import Config, table_row
 
-# Outcomes that mean "healthd did (or may have) touched the container".
-_COUNTED = (Outcome.SUCCEEDED, Outcome.FAILED, Outcome.PENDING, Outcome.ABANDONED)
 # Actions on one container (the checks of its state apply); scale actions act on a service.
 _CONTAINER_ACTIONS = (Action.RESTART, Action.RECREATE)
 _TOUCHING = (*_CONTAINER_ACTIONS, Action.STOP)  # ... and the quarantine of label action=stop
 # What a container's healthd.action / autoheal.action label makes of a restart.
 _LABEL_ACTIONS = {"stop": (Action.STOP, "quarantine: stop it and leave it stopped"),
                   "notify": (Action.ALERT, "notify only, touch nothing")}
-_SCALE_ACTIONS = (Action.SCALE_UP, Action.SCALE_DOWN)
 # Failures that the container's own restart policy takes care of.
 _ENGINE_RESTARTS = (Failure.CRASHED, Failure.OOM_KILLED)
 # How long a running container counts as draining after a stop's signal: past the stop
 # timeouts people set (the engine's default is 10 s), so one that ignored the signal heals.
 _DRAIN_HOLD_S = 600.0
-GLOBAL_RATE_WINDOW_S = 60.0  # guards.global_actions_per_minute counts actions in this window
 
 
 @dataclass(frozen=True)
@@ -49,8 +45,8 @@ class Context:
     now: float
     config: Config
     # Recent actions, any order: at least the decided container's (or service's) own within
-    # ``history_window_s``, and every container's within GLOBAL_RATE_WINDOW_S (the host-wide
-    # rate limit).
+    # ``throttle.history_window_s``, and every container's within
+    # ``throttle.GLOBAL_RATE_WINDOW_S`` (the host-wide rate limit).
     history: Sequence[ActionRecord] = ()
     watch_since: float = 0.0  # deaths before this happened while healthd was not watching
     dry_run: bool = False
@@ -78,17 +74,6 @@ class Context:
 
 
 Stage = Callable[[Decision, ContainerState, Classification, Context], Decision]
-
-
-def history_window_s(g: GuardSettings) -> float:
-    """Seconds of past actions the guards read: ``Context.history`` must reach this far back,
-    and the ledger must keep at least that much (budget window, alert repeat, cooldown, and
-    the minute of the host-wide rate)."""
-    return max(g.budget_window_s, g.alert_repeat_s, g.cooldown_s, GLOBAL_RATE_WINDOW_S)
-
-
-def _hold(d: Decision, guard: str, why: str) -> Decision:
-    return dataclasses.replace(d, suppressed_by=f"{guard}: {why}")
 
 
 def plan(c: ContainerState, cls: Classification, ctx: Context) -> Decision:
@@ -151,16 +136,16 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     """Hold back what healthd must not touch at all."""
     policy = labels.parse(c.labels)
     if c.is_self:
-        return _hold(d, "self", "healthd never acts on its own container")
+        return d.held("self", "healthd never acts on its own container")
     if policy.enable is False:
-        return _hold(d, "opted-out", "label healthd.enable=false (or autoheal=false)")
+        return d.held("opted-out", "label healthd.enable=false (or autoheal=false)")
     if ctx.config.watch.mode == "opt-in" and policy.enable is not True and not _opted_in(c, ctx):
-        return _hold(d, "not-opted-in", "watch.mode is opt-in and " + " or ".join(
+        return d.held("not-opted-in", "watch.mode is opt-in and " + " or ".join(
             f"{k}=true" for k in dict.fromkeys(("healthd.enable", ctx.config.watch.opt_in_label))
             if k) + " is not set")
     threshold = policy.unhealthy_threshold or ctx.config.guards.unhealthy_threshold
     if cls.failure is Failure.UNHEALTHY and c.health_failing_streak < threshold:
-        return _hold(d, "threshold", f"{c.health_failing_streak} of {threshold} consecutive "
+        return d.held("threshold", f"{c.health_failing_streak} of {threshold} consecutive "
                      "failed health checks")
     if d.action not in _TOUCHING:
         return d
@@ -172,11 +157,11 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
         if d.suppressed_by is not None:
             return d
     if c.stopped_on_purpose and not c.running:
-        return _hold(d, "stopped-on-purpose", "stopped or killed through the engine API")
+        return d.held("stopped-on-purpose", "stopped or killed through the engine API")
     if cls.failure in _ENGINE_RESTARTS and _engine_will_restart(c):
-        return _hold(d, "restart-policy", f"its restart policy {c.restart_policy!r} restarts it")
+        return d.held("restart-policy", f"its restart policy {c.restart_policy!r} restarts it")
     if cls.failure in _ENGINE_RESTARTS and c.finished_at and c.finished_at < ctx.watch_since:
-        return _hold(d, "before-watch", "it died before healthd was watching")
+        return d.held("before-watch", "it died before healthd was watching")
     grace = max(
         ctx.config.guards.grace_s,
         policy.grace_s if policy.grace_s is not None else 0.0,
@@ -184,10 +169,10 @@ def silence(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -
     )
     if c.running and c.started_at and ctx.now - c.started_at < grace:
         left = grace - (ctx.now - c.started_at)
-        return _hold(d, "grace", f"started {ctx.now - c.started_at:.0f} s ago, {left:.0f} s left")
+        return d.held("grace", f"started {ctx.now - c.started_at:.0f} s ago, {left:.0f} s left")
     if cls.failure is Failure.PREDICTED_EXHAUSTION and (
             policy.service in ctx.busy_services or d.service in ctx.busy_services):
-        return _hold(d, "one-at-a-time", f"another replica of {policy.service} is being restarted")
+        return d.held("one-at-a-time", f"another replica of {policy.service} is being restarted")
     return d
 
 
@@ -202,24 +187,24 @@ def _others_at_work(d: Decision, c: ContainerState, policy: labels.LabelPolicy,
     healthd just started (start_period_s), a redeploy or a backup under way."""
     g = ctx.config.guards
     if ctx.config.watch.only_running and c.status != "running":
-        return _hold(d, "not-running", f"it is {c.status} and watch.only_running is set")
+        return d.held("not-running", f"it is {c.status} and watch.only_running is set")
     if d.action is Action.STOP and not c.running:
-        return _hold(d, "stopped", "already stopped (quarantined)")
+        return d.held("stopped", "already stopped (quarantined)")
     if c.running and c.started_at < c.stop_requested_at and \
             ctx.now - c.stop_requested_at < _DRAIN_HOLD_S:
         # Servers fail their healthchecks while draining: restarting one would undo the stop.
-        return _hold(d, "stopping", f"a stop through the engine API signalled it "
+        return d.held("stopping", f"a stop through the engine API signalled it "
                      f"{ctx.now - c.stop_requested_at:.0f} s ago and it has not exited yet")
     if ctx.now - ctx.started_at < g.start_period_s:
         left = g.start_period_s - (ctx.now - ctx.started_at)
-        return _hold(d, "start-period", f"healthd started {ctx.now - ctx.started_at:.0f} s "
+        return d.held("start-period", f"healthd started {ctx.now - ctx.started_at:.0f} s "
                      f"ago, {left:.0f} s left")
     why = churn.redeploy_hold(ctx.redeploys, churn.group_of(c.labels), ctx.now,
                               g.redeploy_window_s, g.redeploy_hold)
     if why is not None:
-        return _hold(d, *why.split(": ", 1))
+        return d.held(*why.split(": ", 1))
     if policy.volume_backup and ctx.backup_running:
-        return _hold(d, "backup", "docker-volume-backup is backing up (it stops and starts "
+        return d.held("backup", "docker-volume-backup is backing up (it stops and starts "
                      f"containers labelled {labels.VOLUME_BACKUP_STOP})")
     return None
 
@@ -230,13 +215,13 @@ def _as_replace(d: Decision, c: ContainerState, cls: Classification,
     container stopped, Swarm starts another), one task of its service at a time; a dead
     one is left to Swarm."""
     if cls.failure not in swarm.REPLACEABLE or not c.running or not policy.service:
-        return _hold(d, "swarm", "a Swarm task: the orchestrator replaces it")
+        return d.held("swarm", "a Swarm task: the orchestrator replaces it")
     d = dataclasses.replace(d, action=Action.REPLACE_TASK, service=f"swarm/{policy.service}")
     running, desired = ctx.swarm_tasks.get(policy.service, (None, None))
     why = swarm.replace_guard(policy.service, running, desired, ctx.history, ctx.now,
                               ctx.config.swarm.replace_cooldown_s)
     if why is not None:
-        return _hold(d, *why.split(": ", 1))
+        return d.held(*why.split(": ", 1))
     return d
 
 
@@ -248,90 +233,16 @@ def _engine_will_restart(c: ContainerState) -> bool:
     return False
 
 
-def _mine(ctx: Context, target: str, action: Action) -> list[ActionRecord]:
-    """``target``'s past ``action``s (a container's name, or a service key), oldest first."""
-    return sorted(
-        (r for r in ctx.history if r.container == target and r.action is action),
-        key=lambda r: r.at,
-    )
-
-
 def throttle(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
-    """Budget (circuit breaker), cooldown, back-off, global rate; alerts are de-duplicated.
-
-    Restarts and recreates each have their own budget per container; scale actions have
-    the scaler's windows and cooldown (``core.scale``) and share the host-wide rate.
-    """
-    g = ctx.config.guards
-    if d.action in (*_SCALE_ACTIONS, Action.REPLACE_TASK, Action.STOP):
-        return _global_rate(d, ctx)
-    if d.action in _CONTAINER_ACTIONS:
-        done = [r for r in _mine(ctx, d.target_name, d.action) if r.outcome in _COUNTED]
-        in_window = [r for r in done if ctx.now - r.at < g.budget_window_s]
-        if len(in_window) >= g.budget_restarts:
-            d = dataclasses.replace(
-                d,
-                action=Action.ALERT,
-                rule=f"{d.rule}.budget_exhausted",
-                notes=(*d.notes, f"budget {len(in_window)} of {g.budget_restarts} "
-                       f"{d.action.value}s used in {g.budget_window_s:.0f} s: left alone"),
-            )
-        else:
-            return _throttle_restart(d, c, in_window, done, ctx)
-    if d.action is Action.ALERT:
-        alerts = [
-            r for r in _mine(ctx, d.target_name, Action.ALERT)
-            if r.rule == d.rule and r.outcome is Outcome.SUCCEEDED
-        ]
-        if alerts and ctx.now - alerts[-1].at < g.alert_repeat_s:
-            ago = ctx.now - alerts[-1].at
-            return _hold(d, "alert-repeat", f"same alert raised {ago:.0f} s ago")
-    return d
-
-
-def _throttle_restart(
-    d: Decision, c: ContainerState, in_window: list[ActionRecord], restarts: list[ActionRecord],
-    ctx: Context,
-) -> Decision:
-    g = ctx.config.guards
-    used = f"budget {len(in_window) + 1} of {g.budget_restarts} used"
-    d = dataclasses.replace(d, notes=(*d.notes, used))
-    if restarts:
-        last = restarts[-1]
-        what = d.action.value
-        if last.outcome is Outcome.FAILED and not last.retryable and c.started_at <= last.at:
-            return _hold(d, "engine-refused", f"the last {what} failed for a reason a retry "
-                         "cannot fix; waiting for the container to change")
-        since = ctx.now - last.at
-        if since < g.cooldown_s:
-            done = "recreated" if d.action is Action.RECREATE else "restarted"
-            why = f"{done} {since:.0f} s ago (cooldown {g.cooldown_s:.0f} s)"
-            return _hold(d, "cooldown", why)
-        if in_window:
-            wait = min(g.backoff_base_s * 2 ** (len(in_window) - 1), g.backoff_max_s)
-            if since < wait:
-                return _hold(d, "backoff", f"{what} {len(in_window) + 1} waits {wait:.0f} s, "
-                             f"{since:.0f} s so far")
-    return _global_rate(d, ctx)
-
-
-def _global_rate(d: Decision, ctx: Context) -> Decision:
-    """At most ``global_actions_per_minute`` engine actions of any kind on this host."""
-    recent = [
-        r for r in ctx.history
-        if r.action in ENGINE_ACTIONS and r.outcome in _COUNTED
-        and ctx.now - r.at < GLOBAL_RATE_WINDOW_S
-    ]
-    if len(recent) >= ctx.config.guards.global_actions_per_minute:
-        return _hold(d, "global-rate", f"{len(recent)} actions on this host in the last minute "
-                     f"(limit {ctx.config.guards.global_actions_per_minute})")
-    return d
+    """Budget (circuit breaker), cooldown, back-off, global rate; alerts are de-duplicated
+    (``core.throttle``)."""
+    return throttling.throttle(d, c, ctx.history, ctx.now, ctx.config.guards)
 
 
 def dry_run(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
     """In dry-run mode every decision is recorded but none is sent."""
     if ctx.dry_run and d.acts:
-        return _hold(d, "dry-run", f"would {d.action.value.replace('_', ' ')}")
+        return d.held("dry-run", f"would {d.action.value.replace('_', ' ')}")
     return d
 
 
@@ -348,7 +259,7 @@ def paused(d: Decision, pauses: Sequence[control.Maintenance], now: float,
         return d
     m = control.covering(pauses, control.names_of(d.target_name, d.service, container_labels),
                          now)
-    return d if m is None else _hold(d, control.MAINTENANCE, m.why())
+    return d if m is None else d.held(control.MAINTENANCE, m.why())
 
 
 def approval(d: Decision, c: ContainerState, cls: Classification, ctx: Context) -> Decision:
@@ -360,7 +271,7 @@ def approval(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
     if mode is control.ApprovalMode.AUTO:
         return d
     if mode is control.ApprovalMode.OFF:
-        return _hold(d, control.OFF, f"{d.action.value} is off ({source})")
+        return d.held(control.OFF, f"{d.action.value} is off ({source})")
     key = (d.target_name, d.action)
     p = ctx.pending.get(key)
     if key in ctx.approved and (p is None or not p.rejected_by):
@@ -369,7 +280,7 @@ def approval(d: Decision, c: ContainerState, cls: Classification, ctx: Context) 
         p = control.Pending(ctx.new_pending_id, d.action, d.target_name, d.target_id, d.rule,
                             d.explain(), ctx.now, ctx.now + ctx.config.approval.expire_s)
     guard = control.REJECTED if p.rejected_by else control.AWAITING
-    return _hold(d, guard, control.awaiting_why(p, ctx.now))
+    return d.held(guard, control.awaiting_why(p, ctx.now))
 
 
 STAGES: tuple[Stage, ...] = (maintain, inhibit, silence, throttle, dry_run, approval)

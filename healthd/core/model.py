@@ -7,6 +7,7 @@ or hold mutable state. Times are epoch seconds as floats, passed in as values.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -264,6 +265,10 @@ class Decision:
     def acts(self) -> bool:
         """True when the shell should send something to the engine."""
         return self.action in ENGINE_ACTIONS and self.suppressed_by is None
+
+    def held(self, guard: str, why: str) -> Decision:
+        """This decision held back by ``guard``, for the reason ``why``."""
+        return dataclasses.replace(self, suppressed_by=f"{guard}: {why}")
 
     def explain(self) -> str:
         """One line for the log and ``healthd status``."""

@@ -649,38 +649,6 @@ def _decision(action: Action, target: str = "api-1") -> Decision:
                     Failure.CONFIG_DRIFT, Health.CRITICAL, at=NOW)
 
 
-def _rec(action: Action, target: str, ago: float) -> ActionRecord:
-    return ActionRecord(target, action, NOW - ago, Outcome.SUCCEEDED, "r")
-
-
-def test_recreate_has_its_own_budget_then_becomes_one_alert() -> None:
-    ctx = decide.Context(now=NOW, config=Config(), history=[
-        _rec(Action.RECREATE, "api-1", 3000), _rec(Action.RECREATE, "api-1", 2000),
-        _rec(Action.RECREATE, "api-1", 1000), _rec(Action.RESTART, "api-1", 10)])
-    c = ContainerState(id="id-api-1", name="api-1")
-    cls = Classification(Failure.CONFIG_DRIFT, Health.CRITICAL)
-    d = decide.throttle(_decision(Action.RECREATE), c, cls, ctx)
-    assert d.action is Action.ALERT and d.rule.endswith("budget_exhausted")
-    assert "budget 3 of 3 recreates used" in d.notes[-1]
-
-
-def test_a_recreate_waits_out_its_cooldown() -> None:
-    ctx = decide.Context(now=NOW, config=Config(), history=[_rec(Action.RECREATE, "api-1", 5)])
-    d = decide.throttle(_decision(Action.RECREATE), ContainerState(id="id-api-1", name="api-1"),
-                        Classification(Failure.CONFIG_DRIFT, Health.CRITICAL), ctx)
-    assert d.suppressed_by is not None and d.suppressed_by.startswith("cooldown: recreated 5 s")
-
-
-@pytest.mark.parametrize("action", [Action.SCALE_UP, Action.SCALE_DOWN], ids=["up", "down"])
-def test_scale_actions_count_against_the_host_wide_rate(action: Action) -> None:
-    cfg = Config(guards=GuardSettings(global_actions_per_minute=2))
-    ctx = decide.Context(now=NOW, config=cfg, history=[
-        _rec(Action.RESTART, "a", 10), _rec(Action.RECREATE, "b", 20)])
-    d = decide.throttle(_decision(action, "shop/api"), ContainerState(id="x", name="x"),
-                        Classification(Failure.SUSTAINED_PRESSURE, Health.CRITICAL), ctx)
-    assert d.suppressed_by is not None and d.suppressed_by.startswith("global-rate")
-
-
 @pytest.mark.parametrize("action", [Action.RECREATE, Action.SCALE_UP, Action.SCALE_DOWN],
                          ids=["recreate", "scale-up", "scale-down"])
 def test_dry_run_holds_every_engine_action(action: Action) -> None:
@@ -688,10 +656,3 @@ def test_dry_run_holds_every_engine_action(action: Action) -> None:
     d = decide.dry_run(_decision(action), ContainerState(id="x", name="x"),
                        Classification(Failure.CONFIG_DRIFT, Health.CRITICAL), ctx)
     assert d.suppressed_by == f"dry-run: would {action.value.replace('_', ' ')}"
-
-
-def test_history_window_covers_every_guard_including_a_long_cooldown() -> None:
-    assert decide.history_window_s(cfg().guards) == 3600.0
-    assert decide.history_window_s(cfg(cooldown_s=7200.0).guards) == 7200.0
-    assert decide.history_window_s(cfg(budget_window_s=1.0, alert_repeat_s=1.0,
-                                       cooldown_s=1.0).guards) == 60.0  # the global rate

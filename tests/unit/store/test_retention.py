@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from healthd.core import decide
+from healthd.core import decide, throttle
 from healthd.core.model import (
     Action,
     Classification,
@@ -146,7 +146,7 @@ def test_a_cooldown_from_before_the_prune_is_still_honoured_under_churn(tmp_path
     c = Config()
     cfg = dataclasses.replace(c, guards=dataclasses.replace(
         c.guards, cooldown_s=900.0, budget_window_s=300.0, alert_repeat_s=300.0))
-    window = decide.history_window_s(cfg.guards)
+    window = throttle.history_window_s(cfg.guards)
     assert window == 900.0
     led = Ledger(str(tmp_path / "s.db"), retention_s=60.0, retention_rows=50)
     pruned = 0
