@@ -12,7 +12,8 @@ Holt's error-correction form: ``e = y - s(t) - (l + b*dt)``, ``l += b*dt + alpha
 ``b += alpha*beta*e/dt_nom``. ``dt_nom`` is the nominal sampling interval, so a late sample does
 not turn into a trend spike. The squared one-step error feeds an exponentially weighted variance.
 Errors beyond ``clip_sigma`` standard deviations are clipped before they move level and trend,
-so one spike (a CPU burst, a GC pause) does not become a trend.
+so one spike (a CPU burst, a GC pause) does not become a trend; from the third such error in a
+row on one side, the level takes them whole (the series has moved), the trend still clipped.
 
 Forecast at ``h`` seconds ahead: ``f(h) = l + b*h + s(t+h)`` with the ETS(A,A,N) variance
 ``sigma^2 * (1 + (k-1)*(a^2 + a*B*k + B^2*k*(2k-1)/6))``, ``k = h/dt_nom``, ``a = alpha``,
@@ -41,6 +42,9 @@ from healthd.foresight.settings import ForecastSettings
 # horizon), and it cost no detection on the tuning set.
 ACCEL_TAU_FRAC = 0.25
 ACCEL_RISING_WINDOWS = 1.5
+# Errors clipped in a row on one side; the next ones on that side are taken whole, until one
+# falls within the bound again (``update``).
+CLIP_RUN = 2
 FLOOR_CYCLES = 6  # GC cycles the floor line spans (its weights' mean age), at least a drift window
 
 
@@ -83,6 +87,7 @@ class SeriesState:
     gc_top_dev: float = 0.0  # EWMA of its absolute deviations
     gc_top_rose: bool = False  # the last collection came gc_top_z deviations above the others
     peaks: peak.Peaks | None = None  # a drift line of short blocks' maxima (peak.py)
+    clip_run: int = 0  # errors clipped in a row, signed by their side (+ above, - below)
 
 
 _STATE_FIELDS = frozenset(f.name for f in fields(SeriesState))
@@ -206,12 +211,27 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
     fall = alarm.is_fall(e, sd, state.n, settings.gc_drop_sigma)
     cycle = alarm.track(gc_cycle(state), t, fall, 4 * dt_nom) if fall else None
     # Clip only once the variance estimate means something.
-    if settings.clip_sigma > 0 and state.n > 10 and sd > 0:
+    clipped = 0
+    e_trend = e
+    if settings.clip_sigma > 0 and state.n > 10 and sd > 0 and not fall:
         bound = settings.clip_sigma * sd
-        e = max(-bound, min(bound, e))
+        if abs(e) > bound:
+            # One spike is clipped; a run of them on one side is the series moving (a quiet
+            # series starting to leak fast), and clipping it too let the level fall further
+            # behind on each sample while the sd grew far slower than the lag: a smooth
+            # accelerating leak sampled every 5 min showed its level at 0.58 of the limit
+            # when it was at 0.75. The trend keeps the clipped error: a step of a cache
+            # taken whole into it alarmed (stepwise false alarms 0.55 -> 0.71 a day).
+            side = 1 if e > 0 else -1
+            run = state.clip_run + side if side * state.clip_run > 0 else side
+            e_trend = max(-bound, min(bound, e))
+            if abs(run) <= CLIP_RUN:
+                e = e_trend
+            clipped = max(-CLIP_RUN - 1, min(CLIP_RUN + 1, run))
     w = max(1.0 / state.n, 1.0 / settings.var_memory)
     d = drift.start(t, y) if state.drift_sums is None else state.drift_sums
-    common = dict(drift_sums=drift.fold(d, t, y, tau), n=state.n + 1, last_t=t, dt_nom=dt_nom)
+    common = dict(drift_sums=drift.fold(d, t, y, tau), n=state.n + 1, last_t=t, dt_nom=dt_nom,
+                  clip_run=clipped)
     if settings.drift_long > 0:  # off by default: its fold was a tenth of an idle step
         common["drift_long"] = drift.fold(state.drift_long or d, t, y,
                                            max(settings.drift_long, 1.0) * tau)
@@ -219,7 +239,8 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
         pk = peak.fold(state.peaks, t, y, tau, settings.peak_blocks, dt_nom, settings.drift_z)
         if pk is not state.peaks:
             common["peaks"] = pk
-    trend = state.trend if fall else state.trend + alpha * beta * e / dt_nom  # a fall keeps it
+    # A fall keeps the trend.
+    trend = state.trend if fall else state.trend + alpha * beta * e_trend / dt_nom
     if settings.accel_z > 0:
         # The line of the new trend: its slope is the acceleration ``forecast`` bends Holt's
         # forecast by (``accel_eta``).

@@ -176,6 +176,32 @@ def test_apply_fit_changes_how_fast_the_trend_follows():
     assert fast.trend > slow.trend
 
 
+def _quiet_then(after: list[float]) -> list[SeriesState]:
+    """States of a quiet series (0.5, sd 0.0005, every 60 s, fitted alpha 0.5) fed ``after``."""
+    rng = np.random.default_rng(3)
+    settings = ForecastSettings()
+    state, _ = run(0.5 + rng.normal(0, 0.0005, 100), 60.0, 1.0, settings)
+    state = forecast.apply_fit(state, FittedParams(alpha=0.5, beta=0.05, fitted_at=state.last_t))
+    states = []
+    for v in after:
+        state, _ = forecast.step(state, state.last_t + 60.0, v, 1.0, settings)
+        states.append(state)
+    return states
+
+
+def test_a_lone_spike_is_clipped_before_it_moves_the_level():
+    spiked = _quiet_then([0.6, 0.5])
+    assert spiked[0].level < 0.505  # alpha x 4 sds, not alpha x 0.1
+
+
+def test_a_run_of_large_errors_on_one_side_moves_the_level_unclipped():
+    # A quiet series that starts rising by 10 of its sds a sample: with every error clipped the
+    # level fell further behind on each sample (0.026 behind after ten) while the sd caught up.
+    ramp = [0.5 + 0.005 * k for k in range(1, 11)]
+    states = _quiet_then(ramp)
+    assert abs(states[-1].level - ramp[-1]) < 0.01
+
+
 def test_fitted_parameters_are_clamped_to_the_configured_range():
     settings = ForecastSettings()
     base, _ = run(np.full(100, 0.5), 10.0, 1.0, settings)
