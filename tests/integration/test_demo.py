@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from healthd import demo
+from healthd import demo_stack
 from tests.engine import Engine, wait_for
 
 pytestmark = pytest.mark.engine
 
-WANT = {demo.container_name(p.service) for p in demo.PARTS}
+WANT = {demo_stack.container_name(p.service) for p in demo_stack.PARTS}
 
 
 class DemoProc:
@@ -50,7 +50,7 @@ class DemoProc:
 
 def labelled(engine: Engine, value: str | None = None) -> set[str]:
     """Names of containers carrying healthd.demo (=value)."""
-    flt = f"{demo.LABEL}={value}" if value else demo.LABEL
+    flt = f"{demo_stack.LABEL}={value}" if value else demo_stack.LABEL
     out = engine.cli("ps", "-a", "--filter", f"label={flt}", "--format", "{{.Names}}").stdout
     return set(out.split())
 
@@ -84,7 +84,8 @@ def test_demo_starts_its_stack_and_ctrl_c_removes_everything(
     d.proc.send_signal(signal.SIGINT)
     assert d.finish() == 0, d.text()
     assert labelled(engine) == set(), d.text()
-    vols = engine.cli("volume", "ls", "-q", "--filter", f"label={demo.LABEL}").stdout.split()
+    vols = engine.cli("volume", "ls", "-q", "--filter",
+                      f"label={demo_stack.LABEL}").stdout.split()
     assert vols == []
     assert "removed" in d.text()
 

@@ -18,7 +18,7 @@ PACKAGE = Path(healthd.__file__).parent
 PURE_ELSEWHERE = ("observe.containers", "observe.stats", "observe.blueprint",
                   "foresight.forecast", "foresight.holt", "foresight.settings",
                   "foresight.alarm", "foresight.drift", "foresight.peak", "foresight.reach",
-                  "serve.status")
+                  "serve.status", "demo_stack")
 PURE = tuple(sorted(
     [f"core.{p.stem}" for p in (PACKAGE / "core").glob("*.py") if p.stem != "__init__"]
     + list(PURE_ELSEWHERE)))
