@@ -39,6 +39,8 @@ FloatArray = npt.NDArray[np.float64]
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _MIN_HOLT = 10  # fewer samples than this cannot pin down level, trend and their smoothing
+# A long cycle this close to the daily period (share of it) is the day's own curve.
+DAILY_TOLERANCE = 0.05
 
 
 class FitError(ValueError):
@@ -81,12 +83,28 @@ def _seasonal(
 
 
 def _learn_cycle(cycle: dict[str, Any] | None) -> cycles.Cycle | None:
-    """The cycle of the fine downsampled series (``fit_request``'s ``cycle`` entry), if any."""
+    """The cycle of the fine downsampled series (``fit_request``'s ``cycle`` entry), if any;
+    else one longer than ``max_s`` in the long series, when the request carries it."""
     if not cycle:
         return None
-    return cycles.learn(np.asarray(cycle["values"], dtype=np.float64), cycle["t0"],
-                        cycle["step_s"], cycle["min_s"], cycle["max_s"], cycle["strength"],
-                        known_s=cycle.get("known_s", 0.0))
+    known = cycle.get("known_s", 0.0)
+    found = cycles.learn(np.asarray(cycle["values"], dtype=np.float64), cycle["t0"],
+                         cycle["step_s"], cycle["min_s"], cycle["max_s"], cycle["strength"],
+                         known_s=known if known <= cycle["max_s"] else 0.0)
+    if found is not None or "long_values" not in cycle:
+        return found
+    # Cycles of half a day to a day and a half (a 16-hour batch, a shift pattern) do not
+    # fit three times in the fine series; the daily profile's 15-minute buckets hold four
+    # days. Their rising halves were most false alarms at a one-hour horizon (cycle_high,
+    # tuning seeds: 90 of 124 on cycles over 12 h; 71 in all with this search).
+    long_values = np.asarray(cycle["long_values"], dtype=np.float64)
+    found = cycles.learn(long_values, cycle["long_t0"], cycle["long_step_s"], cycle["max_s"],
+                         long_values.size * cycle["long_step_s"], cycle["strength"],
+                         known_s=known if known > cycle["max_s"] else 0.0)
+    daily = cycle.get("daily_s", 0.0)
+    if found is not None and daily > 0 and abs(found.period_s / daily - 1.0) <= DAILY_TOLERANCE:
+        return None  # the day's own curve: the daily profile's (Holt-Winters) to model
+    return found
 
 
 def fit(
@@ -199,16 +217,18 @@ def cycle_buffer(settings: ForecastSettings) -> Downsampler | None:
                        max_gap=max(1, settings.cycle_buckets // 10))
 
 
-def _cycle_request(fine: Downsampler | None, settings: ForecastSettings,
-                   state: SeriesState) -> dict[str, Any] | None:
+def _cycle_request(fine: Downsampler | None, down: Downsampler | None,
+                   settings: ForecastSettings, state: SeriesState) -> dict[str, Any] | None:
     """``fit``'s ``cycle`` argument once the fine series spans three of the shortest periods,
-    with the period of the cycle in use (``known_s``, 0 if none) to test again."""
+    with the period of the cycle in use (``known_s``, 0 if none) to test again, and the long
+    (daily profile's) series once it spans three of ``cycle_max_s``: cycles longer than that
+    are searched there."""
     if fine is None:
         return None
     shortest = max(4, math.ceil(settings.cycle_min_s / fine.bucket_s))
     if len(fine) < 3 * shortest:
         return None
-    return {
+    request: dict[str, Any] = {
         "values": fine.values(),
         "t0": float(fine.starts()[0]),
         "step_s": fine.bucket_s,
@@ -217,6 +237,10 @@ def _cycle_request(fine: Downsampler | None, settings: ForecastSettings,
         "strength": settings.cycle_strength,
         "known_s": len(state.season) * state.season_step_s if state.season_cycle else 0.0,
     }
+    if down is not None and len(down) * down.bucket_s >= 3 * settings.cycle_max_s:
+        request.update(long_values=down.values(), long_t0=float(down.starts()[0]),
+                       long_step_s=down.bucket_s, daily_s=settings.season_s)
+    return request
 
 
 def fit_request(
@@ -254,7 +278,7 @@ def fit_request(
     gc = holt.gc_cycle(state)
     sawtooth = (gc.fall_t is not None and gc.cycle_s > 0
                 and state.last_t - gc.fall_t <= 3 * gc.cycle_s)
-    cycle = None if sawtooth else _cycle_request(fine, settings, state)
+    cycle = None if sawtooth else _cycle_request(fine, down, settings, state)
     if cycle is not None:
         request["cycle"] = cycle
     return request

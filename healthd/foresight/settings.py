@@ -60,7 +60,9 @@ class ForecastSettings:
     season_refit_every_s: float = 21600.0  # seconds between seasonal-profile refits (costlier)
     fit_min_samples: int = 60  # samples in the ring before the first refit
     cycle_min_s: float = 1200.0  # shortest cycle period (s) searched for in a series' history
-    cycle_max_s: float = 43200.0  # longest (s); 0 disables learning cycles (the daily term stays)
+    # Longest (s) in the fine series (longer ones: in the daily profile's); 0 disables
+    # learning cycles (the daily term stays).
+    cycle_max_s: float = 43200.0
     cycle_bucket_s: float = 120.0  # bucket width (s) of the fine series the search runs on...
     cycle_buckets: int = 1080  # ...and its length in buckets (36 h: three 12 h cycles)
     cycle_strength: float = 0.5  # share of the variance the cycle's profile must explain (0..1)

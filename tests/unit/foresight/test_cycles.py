@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from healthd.foresight import cycles, forecast, holt, replay
+from healthd.foresight import cycles, forecast, holt, refit, replay
 from healthd.foresight.settings import ForecastSettings
 
 DT = 30.0
@@ -90,6 +90,39 @@ def test_a_cycle_whose_peaks_climb_alarms_before_exhaustion(period_s):
     assert not any(raised[learnt: int(warm / DT)])  # quiet while the cycle is only a cycle
     first = next(i for i, a in enumerate(raised) if a)
     assert (end - first) * DT >= 600.0  # at least one horizon before the limit
+
+
+def test_a_cycle_longer_than_half_a_day_is_learnt_from_the_daily_series():
+    # 16 h from 60 % to 96 % of the limit, every minute for four days, at a one-hour horizon:
+    # each rising half climbs 0.36 in 8 h, which Holt and the drift line took for a leak on
+    # every cycle (the fine series holds 36 h, not three such cycles).
+    period_s = 16 * HOUR
+    rng = np.random.default_rng(6)
+    t = np.arange(0.0, 4 * 24 * HOUR, MIN)
+    v = 0.78 + 0.18 * cycle(period_s, t) + rng.normal(0, 0.003, t.size)
+    rows = zip((T0 + t).tolist(), v.tolist(), strict=True)
+    raised = [r["alarm"] for r in replay.replay(rows, 1.0, ForecastSettings(horizon_s=HOUR),
+                                                None)]
+    learnt = int((3 * period_s + 2 * HOUR) / MIN)
+    assert any(raised[:learnt])  # before three cycles were seen it did alarm
+    assert not any(raised[learnt:])
+
+
+@pytest.mark.parametrize(("period_h", "learnt"), [(16.0, True), (24.0, False)],
+                         ids=["16h-a-cycle", "24h-the-daily-profiles"])
+def test_the_long_search_leaves_the_daily_period_to_the_daily_profile(period_h, learnt):
+    step = 900.0  # the daily profile's 15-minute buckets, four days of them
+    t = T0 + step * np.arange(384)
+    v = 0.6 + 0.1 * cycle(period_h * HOUR, t) + np.random.default_rng(7).normal(0, 0.005, 384)
+    fine = 0.6 + np.random.default_rng(8).normal(0, 0.005, 1080)  # no short cycle in it
+    request = {"values": fine, "t0": T0, "step_s": 120.0, "min_s": 20 * MIN,
+               "max_s": 12 * HOUR, "strength": 0.5, "known_s": 0.0, "long_values": v,
+               "long_t0": T0, "long_step_s": step, "daily_s": 24 * HOUR}
+    fit = refit.fit(0.6 + np.random.default_rng(9).normal(0, 0.01, 60), 10.0,
+                    t_end=float(t[-1]), cycle=request)
+    assert fit.cycle is learnt
+    if learnt:
+        assert len(fit.season) * fit.season_step_s == pytest.approx(period_h * HOUR, rel=0.02)
 
 
 @pytest.mark.parametrize(
