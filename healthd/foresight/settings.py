@@ -20,7 +20,7 @@ class ForecastSettings:
     lead_s: float = 600.0  # extra look-ahead (s) to pay for the confirmation delay
     season_s: float = 86400.0  # season length (s) of the additive seasonal term; 0 disables it
     season_buckets: int = 96  # buckets per season in the downsampled series (900 s at 1 day)
-    season_min_cycles: int = 2  # full seasons of history before the seasonal fit is attempted
+    season_min_cycles: int = 3  # full seasons of history before the seasonal fit is attempted
     season_keep_cycles: int = 4  # seasons kept in the downsampled series (bounds its memory)
     window: int = 360  # ring capacity in samples: recent history used by the Holt refit
     interval_s: float = 0.0  # nominal sampling interval (s); 0 infers it from the timestamps

@@ -186,16 +186,34 @@ def jittered_teeth(n: int, dt: float, tooth_s: float, amp: float, noise: float =
 @pytest.mark.parametrize(("strength", "alarms"), [(0.3, range(0, 3)), (0.0, range(10, 100))],
                          ids=["checked", "unchecked"])
 def test_gc_teeth_near_the_limit_are_not_taken_for_the_days_shape(strength, alarms):
-    # Through replay, refits included: after two days the daily fit runs. Unchecked, its
-    # profile of the teeth lowered the limit the lines aim at by its top, and day 3 alarmed
-    # on most teeth; checked (season_strength), the profile is refused.
+    # Through replay, refits included: after two days (season_min_cycles = 2 here) the
+    # daily fit runs. Unchecked, its profile of the teeth lowered the
+    # limit the lines aim at by its top, and day 3 alarmed on most teeth; checked
+    # (season_strength), the profile is refused.
     v = jittered_teeth(int(72 * HOUR / 60), 60.0, 3000.0, 0.3, noise=0.003)  # 40-60 min teeth
     t = 1.7e9 + 60.0 * np.arange(v.size)
-    s = ForecastSettings(horizon_s=600.0, season_strength=strength)
+    s = ForecastSettings(horizon_s=600.0, season_strength=strength, season_min_cycles=2)
     out = list(replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, s, None))
     alarm = np.array([r["alarm"] for r in out], dtype=bool)
     onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
     assert int(np.sum(t[onsets] - t[0] >= 48 * HOUR)) in alarms
+
+
+@pytest.mark.parametrize(("min_cycles", "alarms"), [(3, range(0, 1)), (2, range(2, 20))],
+                         ids=["three-days", "two-days"])
+def test_a_cache_filled_once_is_not_taken_for_the_days_shape(min_cycles, alarms):
+    # 0.20 to 0.88 of the limit over six hours on day one, flat after, at a one-hour horizon.
+    # Fitted on two days, the daily profile took the fill for the day's shape (the one-day
+    # moving average leaves one whole day of two) and lowered the limit the drift line aims
+    # at: alarms on the plateau from day two. After three days the fill is one day of two.
+    t = np.arange(0.0, 3 * 24 * HOUR, 60.0)
+    v = 0.2 + 0.68 * np.clip((t - 23 * HOUR) / (6 * HOUR), 0, 1)
+    v += np.random.default_rng(1).normal(0, 0.002, t.size)
+    s = ForecastSettings(horizon_s=HOUR, season_min_cycles=min_cycles)
+    out = list(replay.replay(zip((1.7e9 + t).tolist(), v.tolist(), strict=True), 1.0, s, None))
+    alarm = np.array([r["alarm"] for r in out], dtype=bool)
+    onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
+    assert int(np.sum(t[onsets] >= 31 * HOUR)) in alarms
 
 
 @pytest.mark.parametrize(("gc_top_z", "alarms"), [(3.0, range(0, 2)), (0.0, range(20, 200))],
