@@ -78,14 +78,13 @@ def climb(d: Decision, c: ContainerState, settings: LadderSettings | None,
     live = current(steps, d.at, quiet_s)
     if live and live[-1].action is ladder.HOLD:
         since = clock(live[-1].at)
-        return dataclasses.replace(d, suppressed_by=(
-            f"{HELD}: held for people since {since} after "
-            f"{'; '.join(ladder.said(s) for s in live[:-1]) or 'its rungs'}"))
+        return d.held(HELD, f"held for people since {since} after "
+                      f"{'; '.join(ladder.said(s) for s in live[:-1]) or 'its rungs'}")
     choice = ladder.next_rung(rungs, target, failure, live, tallies, settings.skip_below,
                               settings.min_tries, settings.learn_window_s)
     tail = choice.explain.split(": ", 1)[-1]  # the chain, skips and "rung k of n"
     if choice.waits:
-        return dataclasses.replace(d, suppressed_by=f"{WAIT}: {tail}")
+        return d.held(WAIT, tail)
     notes = (*d.notes, tail)
     incident = f"{c.name}@{int(live[0].at if live else d.at)}"
     if choice.holds:

@@ -18,7 +18,6 @@ Guard state that must outlive a leader change lives in the Swarm itself:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -173,7 +172,7 @@ def _rollback(svc: Service, inp: Inputs) -> Decision | None:
     mine = [r for r in inp.history if r.container == svc.key and r.action is Action.ROLLBACK
             and r.outcome in _COUNTED and r.at >= svc.update_started_at]
     if mine:
-        return _held(d, "once", f"rolled back {inp.now - mine[-1].at:.0f} s ago")
+        return d.held("once", f"rolled back {inp.now - mine[-1].at:.0f} s ago")
     return d
 
 
@@ -205,7 +204,7 @@ def _scale(svc: Service, inp: Inputs, windows: dict[str, scale.Window]) -> Decis
     d = _decision(inp, None, verdict.failure, verdict.severity, svc.id, svc.key,
                   verdict.evidence, service=svc.key, replicas=verdict.desired,
                   version=svc.version)
-    return _held(d, *verdict.held.split(": ", 1)) if verdict.held else d
+    return d.held(*verdict.held.split(": ", 1)) if verdict.held else d
 
 
 def _nodes(inp: Inputs) -> list[Decision]:
@@ -225,10 +224,10 @@ def _nodes(inp: Inputs) -> list[Decision]:
             takers = [o for o in active if o.id != n.id and o.id in inp.hosts
                       and not inp.hosts[o.id].exhausted]
             if drained:
-                d = _held(d, "one-node", f"node {drained[0].hostname or drained[0].id[:12]} "
+                d = d.held("one-node", f"node {drained[0].hostname or drained[0].id[:12]} "
                           "is drained by healthd already")
             elif not takers:
-                d = _held(d, "last-active", "no other active node with a known, healthy host "
+                d = d.held("last-active", "no other active node with a known, healthy host "
                           f"to take its tasks ({len(active)} active)")
             else:
                 drained.append(n)
@@ -240,13 +239,9 @@ def _nodes(inp: Inputs) -> list[Decision]:
                           [f"host fine for {fine:.0f} s (window {window:.0f} s)"],
                           version=n.version)
             if fine < window:
-                d = _held(d, "recovering", f"{window - fine:.0f} s of the window left")
+                d = d.held("recovering", f"{window - fine:.0f} s of the window left")
             out.append(d)
     return out
-
-
-def _held(d: Decision, guard: str, why: str) -> Decision:
-    return dataclasses.replace(d, suppressed_by=f"{guard}: {why}")
 
 
 def _guard(d: Decision, inp: Inputs) -> Decision:
@@ -257,24 +252,24 @@ def _guard(d: Decision, inp: Inputs) -> Decision:
                 and r.action is Action.ALERT and r.rule == d.rule
                 and r.outcome is Outcome.SUCCEEDED]
         if said and inp.now - max(said) < inp.config.guards.alert_repeat_s:
-            return _held(d, "alert-repeat", f"same alert raised {inp.now - max(said):.0f} s ago")
+            return d.held("alert-repeat", f"same alert raised {inp.now - max(said):.0f} s ago")
     if not d.acts:
         return d
     lead = inp.view.leader
     if not inp.view.is_leader:
         who = (lead.hostname or lead.id[:12]) if lead else "none"
-        return _held(d, "not-leader", f"the leader ({who}) acts, not this node")
+        return d.held("not-leader", f"the leader ({who}) acts, not this node")
     if d.service in inp.busy or d.target_id in inp.busy:
-        return _held(d, "in-flight", "its last action is still in flight")
+        return d.held("in-flight", "its last action is still in flight")
     # The listing this decision read was taken before healthd's own last action on it:
     # wait for one that shows the result, or the same step would be taken twice.
     since = [r.at for r in inp.history if r.container == d.target_name
              and r.action in ENGINE_ACTIONS and r.outcome in _COUNTED and r.at >= inp.view.at]
     if since:
-        return _held(d, "settling", f"acted {inp.now - max(since):.0f} s ago, after the last "
+        return d.held("settling", f"acted {inp.now - max(since):.0f} s ago, after the last "
                      "listing of the swarm")
     if inp.dry_run:
-        return _held(d, "dry-run", f"would {d.action.value.replace('_', ' ')}")
+        return d.held("dry-run", f"would {d.action.value.replace('_', ' ')}")
     return d
 
 
