@@ -45,6 +45,7 @@ ACCEL_RISING_WINDOWS = 1.5
 # Errors clipped in a row on one side; the next ones on that side are taken whole, until one
 # falls within the bound again (``update``).
 CLIP_RUN = 2
+GC_EWMA = 0.3  # weight of each collection in the EWMAs of the falls' depth and height
 FLOOR_CYCLES = 6  # GC cycles the floor line spans (its weights' mean age), at least a drift window
 
 
@@ -267,13 +268,13 @@ def update(state: SeriesState, t: float, value: float, settings: ForecastSetting
             if state.fall_t is not None:  # not the first collection
                 jump = top - state.gc_top
                 rose = jump > settings.gc_top_z * dev
-                dev += 0.3 * (abs(jump) - dev)
-                top = state.gc_top + 0.3 * jump
+                dev += GC_EWMA * (abs(jump) - dev)
+                top = state.gc_top + GC_EWMA * jump
             common.update(
                 gc_top=top, gc_top_dev=dev, gc_top_rose=rose,
                 floor_sums=(drift.start(t, y) if f0 is None
                             else drift.fold(f0, t, y, floor_tau(tau, cycle.cycle_s))),
-                drop=depth if state.drop <= 0 else state.drop + 0.3 * (depth - state.drop),
+                drop=depth if state.drop <= 0 else state.drop + GC_EWMA * (depth - state.drop),
             )
     if fall:
         # A collection: a new tooth starts at this sample. Re-level, and keep the fall out of the
