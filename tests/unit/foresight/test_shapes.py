@@ -183,6 +183,15 @@ def jittered_teeth(n: int, dt: float, tooth_s: float, amp: float, noise: float =
     return np.asarray(0.93 - amp + amp * (t - prev) / length + rng.normal(0, noise, n))
 
 
+def alarm_onsets(v: np.ndarray, dt: float, settings: ForecastSettings) -> np.ndarray:
+    """Seconds from the first sample to each alarm raised (off -> on), through replay: the
+    daemon's step, refits and all, on ``v`` sampled every ``dt`` s."""
+    t = 1.7e9 + dt * np.arange(v.size)
+    out = replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, settings, None)
+    alarm = np.array([r["alarm"] for r in out], dtype=bool)
+    return dt * np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
+
+
 @pytest.mark.parametrize(("strength", "alarms"), [(0.3, range(0, 3)), (0.0, range(10, 100))],
                          ids=["checked", "unchecked"])
 def test_gc_teeth_near_the_limit_are_not_taken_for_the_days_shape(strength, alarms):
@@ -191,12 +200,8 @@ def test_gc_teeth_near_the_limit_are_not_taken_for_the_days_shape(strength, alar
     # limit the lines aim at by its top, and day 3 alarmed on most teeth; checked
     # (season_strength), the profile is refused.
     v = jittered_teeth(int(72 * HOUR / 60), 60.0, 3000.0, 0.3, noise=0.003)  # 40-60 min teeth
-    t = 1.7e9 + 60.0 * np.arange(v.size)
     s = ForecastSettings(horizon_s=600.0, season_strength=strength, season_min_cycles=2)
-    out = list(replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, s, None))
-    alarm = np.array([r["alarm"] for r in out], dtype=bool)
-    onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
-    assert int(np.sum(t[onsets] - t[0] >= 48 * HOUR)) in alarms
+    assert int(np.sum(alarm_onsets(v, 60.0, s) >= 48 * HOUR)) in alarms
 
 
 @pytest.mark.parametrize(("min_cycles", "alarms"), [(3, range(0, 1)), (2, range(2, 20))],
@@ -210,10 +215,7 @@ def test_a_cache_filled_once_is_not_taken_for_the_days_shape(min_cycles, alarms)
     v = 0.2 + 0.68 * np.clip((t - 23 * HOUR) / (6 * HOUR), 0, 1)
     v += np.random.default_rng(1).normal(0, 0.002, t.size)
     s = ForecastSettings(horizon_s=HOUR, season_min_cycles=min_cycles)
-    out = list(replay.replay(zip((1.7e9 + t).tolist(), v.tolist(), strict=True), 1.0, s, None))
-    alarm = np.array([r["alarm"] for r in out], dtype=bool)
-    onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
-    assert int(np.sum(t[onsets] >= 31 * HOUR)) in alarms
+    assert int(np.sum(alarm_onsets(v, 60.0, s) >= 31 * HOUR)) in alarms
 
 
 @pytest.mark.parametrize(("gc_top_z", "alarms"), [(3.0, range(0, 2)), (0.0, range(20, 200))],
@@ -225,9 +227,5 @@ def test_a_short_gc_tooth_is_collected_at_the_usual_height_not_taken_for_a_leak(
     # so the time guard let it alarm. The collections have come at 0.93 all along, far below
     # the limit: the height guard knows this one is collected on the way up too.
     v = jittered_teeth(8640, 10.0, 170.0, 0.39)
-    t = 1.7e9 + 10.0 * np.arange(v.size)
     s = ForecastSettings(horizon_s=HOUR, gc_top_z=gc_top_z)
-    out = list(replay.replay(zip(t.tolist(), v.tolist(), strict=True), 1.0, s, None))
-    alarm = np.array([r["alarm"] for r in out], dtype=bool)
-    onsets = np.flatnonzero(alarm & ~np.concatenate(([False], alarm[:-1])))
-    assert int(np.sum(onsets >= 360)) in alarms  # after its first hour
+    assert int(np.sum(alarm_onsets(v, 10.0, s) >= HOUR)) in alarms  # after its first hour
